@@ -1,0 +1,5 @@
+//! hashguard's native core: PDQ hashing (and, in later modules, the index and list bundles),
+//! with a C ABI in `ffi`.
+
+pub mod ffi;
+pub mod pdq;

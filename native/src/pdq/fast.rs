@@ -1,0 +1,420 @@
+//! The streaming downscaler: bit-identical to `reference`, without its whole-image buffers.
+//!
+//! Only 64 columns and 64 rows of the final blur are ever read, so the four box passes are fused
+//! into one sweep down the image:
+//!
+//! 1. luma of a band of `BAND` rows, then pass 1 (along rows) on the band, with the rows in SIMD
+//!    lanes (tile transposes in and out), into a ring of recent rows;
+//! 2. pass 2 (along columns) as one running sum per column, sweeping rows in memory order;
+//! 3. pass 3 (along rows) on bands of pass-2 rows, again with rows in lanes; its running sums
+//!    still visit every sample, but only the 64 sampled columns are divided and kept;
+//! 4. pass 4 (along columns) over those 64 columns, divided only at the 64 sampled rows.
+//!
+//! Each line keeps the reference's own add / subtract / divide sequence, so the result does not
+//! depend on how lines are grouped into lanes. The kernel parameter picks how tiles are
+//! transposed; everything else is plain code that the compiler vectorises for the target.
+
+use super::boxfilter::{sample_positions, BoxWindow, GRID};
+use super::pixels::Pixels;
+
+/// Rows processed together in the horizontal passes: several independent dependency chains
+/// per vector keep the adders busy.
+pub const BAND: usize = 16;
+
+type Lanes = [f32; BAND];
+
+/// How 8x8 tiles move between row-major rows and lane-major columns.
+pub trait Transposer {
+    /// `dst[c][r0 + r] = src[r * stride + c]` for r, c in 0..8.
+    ///
+    /// # Safety
+    /// `src` must be readable for 8 rows of 8 floats at `stride`; `r0 + 8 <= BAND`.
+    unsafe fn rows_to_lanes(src: *const f32, stride: usize, dst: &mut [Lanes], r0: usize);
+
+    /// `dst[r * stride + c] = src[c][r0 + r]` for r, c in 0..8.
+    ///
+    /// # Safety
+    /// `dst` must be writable for 8 rows of 8 floats at `stride`; `r0 + 8 <= BAND`.
+    unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: *mut f32, stride: usize);
+}
+
+/// Plain loops: the portable path.
+pub struct Portable;
+
+impl Transposer for Portable {
+    #[inline(always)]
+    unsafe fn rows_to_lanes(src: *const f32, stride: usize, dst: &mut [Lanes], r0: usize) {
+        for r in 0..8 {
+            for (c, lanes) in dst.iter_mut().take(8).enumerate() {
+                lanes[r0 + r] = *src.add(r * stride + c);
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: *mut f32, stride: usize) {
+        for r in 0..8 {
+            for (c, lanes) in src.iter().take(8).enumerate() {
+                *dst.add(r * stride + c) = lanes[r0 + r];
+            }
+        }
+    }
+}
+
+/// A streaming downscale with a given transposer. See the module notes.
+#[inline(always)]
+pub fn downscale<T: Transposer>(px: &Pixels, bypass_64: bool) -> [f32; GRID * GRID] {
+    let (w, h) = (px.width(), px.height());
+    if bypass_64 && w == GRID && h == GRID {
+        let mut out = [0f32; GRID * GRID];
+        for (y, row) in out.chunks_exact_mut(GRID).enumerate() {
+            px.luma_row(y, row);
+        }
+        return out;
+    }
+    Downscaler::<T>::new(w, h).run(px)
+}
+
+struct Downscaler<T> {
+    w: usize,
+    h: usize,
+    along_rows: BoxWindow,
+    along_cols: BoxWindow,
+    cols: [usize; GRID],
+    rows: [usize; GRID],
+    /// Row-major bands: luma rows for pass 1, and pass-2 rows for pass 3.
+    band: Vec<f32>,
+    pass2_band: Vec<f32>,
+    /// The band with rows in lanes (padded to a multiple of 8 columns).
+    lanes_in: Vec<Lanes>,
+    lanes_out: Vec<Lanes>,
+    /// Pass-1 rows, by row index modulo its height.
+    ring: Vec<f32>,
+    ring_rows: usize,
+    /// Pass-2 running sums, one per column.
+    col_sums: Vec<f32>,
+    /// Pass-3 output at the sampled columns, every row.
+    sampled: Vec<[f32; GRID]>,
+    _kernel: std::marker::PhantomData<T>,
+}
+
+impl<T: Transposer> Downscaler<T> {
+    #[inline(always)]
+    fn new(w: usize, h: usize) -> Self {
+        let along_rows = BoxWindow::for_len(w);
+        let along_cols = BoxWindow::for_len(h);
+        let padded = w.next_multiple_of(8);
+        // Pass 2 reads rows from `i - w` up to `i + ahead` while a whole band is being filled.
+        let ring_rows = (along_cols.w + BAND + 1).min(h);
+        Downscaler {
+            w,
+            h,
+            along_rows,
+            along_cols,
+            cols: sample_positions(w),
+            rows: sample_positions(h),
+            band: vec![0f32; BAND * padded],
+            pass2_band: vec![0f32; BAND * padded],
+            lanes_in: vec![[0f32; BAND]; padded],
+            lanes_out: vec![[0f32; BAND]; padded],
+            ring: vec![0f32; ring_rows * w],
+            ring_rows,
+            col_sums: vec![0f32; w],
+            sampled: vec![[0f32; GRID]; h],
+            _kernel: std::marker::PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn run(mut self, px: &Pixels) -> [f32; GRID * GRID] {
+        let (w, h) = (self.w, self.h);
+        let padded = w.next_multiple_of(8);
+        let mut pass1_rows = 0;
+        let mut pass2_rows = 0;
+        while pass1_rows < h {
+            let nb = BAND.min(h - pass1_rows);
+            for r in 0..nb {
+                px.luma_row(pass1_rows + r, &mut self.band[r * padded..r * padded + w]);
+            }
+            self.pass1_band(pass1_rows, nb);
+            pass1_rows += nb;
+            // Emit every pass-2 row whose entering sample now exists.
+            while pass2_rows < h
+                && (pass1_rows == h || pass2_rows + self.along_cols.ahead < pass1_rows)
+            {
+                self.pass2_row(pass2_rows);
+                pass2_rows += 1;
+                if pass2_rows % BAND == 0 || pass2_rows == h {
+                    let first = (pass2_rows - 1) / BAND * BAND;
+                    self.pass3_band(first, pass2_rows - first);
+                }
+            }
+        }
+        self.pass4()
+    }
+
+    /// Moves rows `0..nb` of a band into lanes; the unused lanes are zero.
+    #[inline(always)]
+    fn band_to_lanes(band: &mut [f32], nb: usize, lanes: &mut [Lanes]) {
+        let padded = lanes.len();
+        assert_eq!(band.len(), BAND * padded);
+        band[nb * padded..].fill(0.0);
+        for r0 in (0..BAND).step_by(8) {
+            for c0 in (0..padded).step_by(8) {
+                // SAFETY: the band holds BAND rows of `padded` floats; c0 + 8 <= padded.
+                unsafe {
+                    T::rows_to_lanes(
+                        band.as_ptr().add(r0 * padded + c0),
+                        padded,
+                        &mut lanes[c0..c0 + 8],
+                        r0,
+                    )
+                };
+            }
+        }
+    }
+
+    /// Pass 1 on band rows `first..first + nb`, written into the ring.
+    #[inline(always)]
+    fn pass1_band(&mut self, first: usize, nb: usize) {
+        Self::band_to_lanes(&mut self.band, nb, &mut self.lanes_in);
+        let bw = self.along_rows;
+        let lanes_out = &mut self.lanes_out;
+        scan_lanes(&self.lanes_in, bw, |i, sums, count| {
+            let out = &mut lanes_out[i];
+            for l in 0..BAND {
+                out[l] = sums[l] / count;
+            }
+        });
+        let padded = self.w.next_multiple_of(8);
+        // Transpose back through the band buffer, then copy the real rows into the ring.
+        for r0 in (0..BAND).step_by(8) {
+            for c0 in (0..padded).step_by(8) {
+                // SAFETY: as in band_to_lanes.
+                unsafe {
+                    T::lanes_to_rows(
+                        &self.lanes_out[c0..c0 + 8],
+                        r0,
+                        self.band.as_mut_ptr().add(r0 * padded + c0),
+                        padded,
+                    )
+                };
+            }
+        }
+        let w = self.w;
+        for r in 0..nb {
+            let slot = (first + r) % self.ring_rows;
+            self.ring[slot * w..(slot + 1) * w]
+                .copy_from_slice(&self.band[r * padded..r * padded + w]);
+        }
+    }
+
+    /// Pass 2 output row `i` into band row `i % BAND`.
+    #[inline(always)]
+    fn pass2_row(&mut self, i: usize) {
+        let bw = self.along_cols;
+        let w = self.w;
+        let ring_rows = self.ring_rows;
+        let ring = &self.ring;
+        let row = |k: usize| &ring[(k % ring_rows) * w..(k % ring_rows + 1) * w];
+        let sums = &mut self.col_sums[..];
+        if i == 0 {
+            for k in 0..bw.ahead {
+                add_into(sums, row(k));
+            }
+        }
+        if let Some(k) = bw.entering(i) {
+            add_into(sums, row(k));
+        }
+        if let Some(k) = bw.leaving(i) {
+            sub_from(sums, row(k));
+        }
+        let count = bw.count(i) as f32;
+        let padded = w.next_multiple_of(8);
+        let r = i % BAND;
+        let out = &mut self.pass2_band[r * padded..r * padded + w];
+        for (o, &s) in out.iter_mut().zip(sums.iter()) {
+            *o = s / count;
+        }
+    }
+
+    /// Pass 3 on pass-2 rows `first..first + nb`, keeping only the sampled columns.
+    #[inline(always)]
+    fn pass3_band(&mut self, first: usize, nb: usize) {
+        Self::band_to_lanes(&mut self.pass2_band, nb, &mut self.lanes_in);
+        let bw = self.along_rows;
+        let cols = self.cols;
+        let mut picked = [[0f32; BAND]; GRID];
+        let mut next = 0;
+        scan_lanes(&self.lanes_in, bw, |i, sums, count| {
+            // Small images sample the same column more than once.
+            while next < GRID && cols[next] == i {
+                for l in 0..BAND {
+                    picked[next][l] = sums[l] / count;
+                }
+                next += 1;
+            }
+        });
+        for r in 0..nb {
+            let row = &mut self.sampled[first + r];
+            for (j, p) in picked.iter().enumerate() {
+                row[j] = p[r];
+            }
+        }
+    }
+
+    /// Pass 4 down the 64 sampled columns, divided only at the sampled rows.
+    #[inline(always)]
+    fn pass4(&self) -> [f32; GRID * GRID] {
+        let bw = self.along_cols;
+        let mut sums = [0f32; GRID];
+        let mut out = [0f32; GRID * GRID];
+        for k in 0..bw.ahead {
+            add_into(&mut sums, &self.sampled[k]);
+        }
+        let mut next = 0;
+        for i in 0..self.h {
+            if let Some(k) = bw.entering(i) {
+                add_into(&mut sums, &self.sampled[k]);
+            }
+            if let Some(k) = bw.leaving(i) {
+                sub_from(&mut sums, &self.sampled[k]);
+            }
+            let count = bw.count(i) as f32;
+            while next < GRID && self.rows[next] == i {
+                for (o, &s) in out[next * GRID..(next + 1) * GRID].iter_mut().zip(&sums) {
+                    *o = s / count;
+                }
+                next += 1;
+            }
+        }
+        out
+    }
+}
+
+#[inline(always)]
+fn add_into(acc: &mut [f32], x: &[f32]) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a += v;
+    }
+}
+
+#[inline(always)]
+fn sub_from(acc: &mut [f32], x: &[f32]) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a -= v;
+    }
+}
+
+/// Runs the box filter along lane-major lines (one line per lane) and hands each output
+/// position's running sums and divisor to `emit`, in order. Phases are split so the hot middle
+/// loop has no edge tests.
+#[inline(always)]
+fn scan_lanes(x: &[Lanes], bw: BoxWindow, mut emit: impl FnMut(usize, &Lanes, f32)) {
+    let BoxWindow {
+        n,
+        w,
+        ahead,
+        behind,
+    } = bw;
+    let mut s = [0f32; BAND];
+    for v in &x[..ahead] {
+        add_lanes(&mut s, v);
+    }
+    for i in 0..=behind {
+        add_lanes(&mut s, &x[i + ahead]);
+        emit(i, &s, (ahead + 1 + i) as f32);
+    }
+    let full = w as f32;
+    for i in behind + 1..n - ahead {
+        add_lanes(&mut s, &x[i + ahead]);
+        sub_lanes(&mut s, &x[i - behind - 1]);
+        emit(i, &s, full);
+    }
+    for i in n - ahead..n {
+        sub_lanes(&mut s, &x[i - behind - 1]);
+        emit(i, &s, (n - i + behind) as f32);
+    }
+}
+
+#[inline(always)]
+fn add_lanes(s: &mut Lanes, v: &Lanes) {
+    for l in 0..BAND {
+        s[l] += v[l];
+    }
+}
+
+#[inline(always)]
+fn sub_lanes(s: &mut Lanes, v: &Lanes) {
+    for l in 0..BAND {
+        s[l] -= v[l];
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2 {
+    //! 8x8 transposes with AVX shuffles; the rest of the pipeline is compiled for AVX2 by
+    //! inlining it into `downscale`.
+    use super::{Lanes, Transposer, GRID};
+    use crate::pdq::pixels::Pixels;
+    use std::arch::x86_64::*;
+
+    pub struct Avx2;
+
+    #[inline(always)]
+    unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+
+    impl Transposer for Avx2 {
+        #[inline(always)]
+        unsafe fn rows_to_lanes(src: *const f32, stride: usize, dst: &mut [Lanes], r0: usize) {
+            let rows: [__m256; 8] = core::array::from_fn(|r| _mm256_loadu_ps(src.add(r * stride)));
+            let cols = transpose8(rows);
+            for (c, v) in cols.into_iter().enumerate() {
+                _mm256_storeu_ps(dst[c].as_mut_ptr().add(r0), v);
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: *mut f32, stride: usize) {
+            let cols: [__m256; 8] = core::array::from_fn(|c| _mm256_loadu_ps(src[c].as_ptr().add(r0)));
+            let rows = transpose8(cols);
+            for (r, v) in rows.into_iter().enumerate() {
+                _mm256_storeu_ps(dst.add(r * stride), v);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn downscale(px: &Pixels, bypass_64: bool) -> [f32; GRID * GRID] {
+        super::downscale::<Avx2>(px, bypass_64)
+    }
+}
