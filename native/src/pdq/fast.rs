@@ -243,18 +243,24 @@ impl<T: Transposer> Downscaler<T> {
     fn pass3_band(&mut self, first: usize, nb: usize) {
         Self::band_to_lanes(&mut self.pass2_band, nb, &mut self.lanes_in);
         let bw = self.along_rows;
-        let cols = self.cols;
+        let x = &self.lanes_in[..];
         let mut picked = [[0f32; BAND]; GRID];
-        let mut next = 0;
-        scan_lanes(&self.lanes_in, bw, |i, sums, count| {
+        let mut sums = [0f32; BAND];
+        for v in &x[..bw.ahead] {
+            add_lanes(&mut sums, v);
+        }
+        let mut done = 0;
+        for (j, &c) in self.cols.iter().enumerate() {
             // Small images sample the same column more than once.
-            while next < GRID && cols[next] == i {
-                for l in 0..BAND {
-                    picked[next][l] = sums[l] / count;
-                }
-                next += 1;
+            if c >= done {
+                advance_lanes(&mut sums, x, bw, done, c + 1);
+                done = c + 1;
             }
-        });
+            let count = bw.count(c) as f32;
+            for l in 0..BAND {
+                picked[j][l] = sums[l] / count;
+            }
+        }
         for r in 0..nb {
             let row = &mut self.sampled[first + r];
             for (j, p) in picked.iter().enumerate() {
@@ -334,6 +340,24 @@ fn scan_lanes(x: &[Lanes], bw: BoxWindow, mut emit: impl FnMut(usize, &Lanes, f3
     for i in n - ahead..n {
         sub_lanes(&mut s, &x[i - behind - 1]);
         emit(i, &s, (n - i + behind) as f32);
+    }
+}
+
+/// Takes the running sums through outputs `from..to` without emitting them.
+#[inline(always)]
+fn advance_lanes(s: &mut Lanes, x: &[Lanes], bw: BoxWindow, from: usize, to: usize) {
+    let BoxWindow {
+        n, ahead, behind, ..
+    } = bw;
+    for i in from..to.min(behind + 1) {
+        add_lanes(s, &x[i + ahead]);
+    }
+    for i in from.max(behind + 1)..to.min(n - ahead) {
+        add_lanes(s, &x[i + ahead]);
+        sub_lanes(s, &x[i - behind - 1]);
+    }
+    for i in from.max(n - ahead)..to {
+        sub_lanes(s, &x[i - behind - 1]);
     }
 }
 

@@ -124,6 +124,7 @@ impl<'a> Pixels<'a> {
         self.layout
     }
 
+    #[inline(always)]
     fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
         &self.data[start..start + self.width * self.layout.bytes_per_pixel()]
@@ -133,7 +134,7 @@ impl<'a> Pixels<'a> {
     ///
     /// Colour layouts use Y = (0.299 R + 0.587 G) + 0.114 B in float32, evaluated left to right
     /// as the reference does; grey uses Y = value, which is not always the same float.
-    #[inline]
+    #[inline(always)]
     pub fn luma_row(&self, y: usize, out: &mut [f32]) {
         let row = self.row(y);
         match self.layout {
