@@ -18,7 +18,13 @@ fn rows(csv: &str) -> Vec<HashMap<String, String>> {
     let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
     lines
         .filter(|l| !l.trim().is_empty())
-        .map(|l| header.iter().cloned().zip(l.split(',').map(String::from)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
         .collect()
 }
 
@@ -35,7 +41,9 @@ fn decode_png(path: &Path) -> (Vec<u8>, usize, usize, Option<Vec<u8>>) {
     match info.color_type {
         png::ColorType::Rgb => (buf.to_vec(), w, h, None),
         png::ColorType::Rgba => (
-            buf.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+            buf.chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
             w,
             h,
             None,
@@ -81,7 +89,11 @@ fn png_vectors_match_the_reference_bit_for_bit() {
                     let gpx = Pixels::packed(grey, w, h, PixelLayout::Grey8).unwrap();
                     let g = pdq::hash_with(kernel, &gpx);
                     assert_eq!(g.hash.to_hex(), row["ref_grey_hash"], "{what} grey");
-                    assert_eq!(g.quality.to_string(), row["ref_grey_quality"], "{what} grey");
+                    assert_eq!(
+                        g.quality.to_string(),
+                        row["ref_grey_quality"],
+                        "{what} grey"
+                    );
                 }
             }
             checked += 1;

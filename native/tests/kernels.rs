@@ -30,8 +30,8 @@ fn image(rng: &mut Rng, w: usize, h: usize, layout: PixelLayout, pad: usize) -> 
     for y in 0..h {
         for x in 0..w {
             let base = 128.0
-                + 90.0 * (fx * x as f32 / w as f32 * 6.28).sin()
-                + 30.0 * (fy * y as f32 / h as f32 * 6.28).cos();
+                + 90.0 * (fx * x as f32 / w as f32 * std::f32::consts::TAU).sin()
+                + 30.0 * (fy * y as f32 / h as f32 * std::f32::consts::TAU).cos();
             for c in 0..bpp {
                 let noise = rng.below(41) as f32 - 20.0;
                 buf[y * stride + x * bpp + c] = (base + noise).clamp(0.0, 255.0) as u8;
@@ -52,7 +52,11 @@ fn check(rng: &mut Rng, w: usize, h: usize, layout: PixelLayout, pad: usize) {
     for kernel in Kernel::available() {
         let what = format!("{w}x{h} {layout:?} pad {pad} {}", kernel.name());
         assert_eq!(pdq::hash_with(kernel, &px), want, "{what}");
-        assert_eq!(pdq::hash_dihedral_with(kernel, &px), want_dih, "{what} dihedral");
+        assert_eq!(
+            pdq::hash_dihedral_with(kernel, &px),
+            want_dih,
+            "{what} dihedral"
+        );
     }
 }
 

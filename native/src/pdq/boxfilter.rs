@@ -7,7 +7,7 @@
 //! exactly that sequence per line, which is what makes them bit-identical.
 
 /// Output grid of the decimation and of the DCT.
-pub const GRID: usize = 64;
+pub(crate) const GRID: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BoxWindow {

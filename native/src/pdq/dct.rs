@@ -12,7 +12,8 @@ fn dct_matrix() -> &'static [[f32; 64]; 16] {
         let mut d = [[0f32; 64]; 16];
         for (k, row) in d.iter_mut().enumerate() {
             for (n, v) in row.iter_mut().enumerate() {
-                let angle = (std::f64::consts::PI / 2.0 / 64.0) * (k + 1) as f64 * (2 * n + 1) as f64;
+                let angle =
+                    (std::f64::consts::PI / 2.0 / 64.0) * (k + 1) as f64 * (2 * n + 1) as f64;
                 *v = (scale * angle.cos()) as f32;
             }
         }
@@ -73,7 +74,6 @@ pub fn threshold(b: &Coefficients) -> Hash256 {
 
 /// The eight dihedral transforms, in the order the C ABI and the conformance files use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
 pub enum Transform {
     Original = 0,
     Rotate90 = 1,
@@ -181,12 +181,18 @@ mod tests {
             }
         }
         let r90 = Transform::Rotate90.apply(&b);
-        assert_eq!(Transform::Rotate90.apply(&r90), Transform::Rotate180.apply(&b));
+        assert_eq!(
+            Transform::Rotate90.apply(&r90),
+            Transform::Rotate180.apply(&b)
+        );
         let r270 = Transform::Rotate270.apply(&b);
         assert_eq!(Transform::Rotate90.apply(&r270), b);
         let fx = Transform::FlipX.apply(&b);
         assert_eq!(Transform::FlipY.apply(&fx), Transform::Rotate180.apply(&b));
         let fp = Transform::FlipPlus1.apply(&b);
-        assert_eq!(Transform::Rotate180.apply(&fp), Transform::FlipMinus1.apply(&b));
+        assert_eq!(
+            Transform::Rotate180.apply(&fp),
+            Transform::FlipMinus1.apply(&b)
+        );
     }
 }

@@ -19,7 +19,7 @@ use super::pixels::Pixels;
 
 /// Rows processed together in the horizontal passes: several independent dependency chains
 /// per vector keep the adders busy.
-pub const BAND: usize = 16;
+const BAND: usize = 16;
 
 type Lanes = [f32; BAND];
 
@@ -427,7 +427,8 @@ pub mod avx2 {
 
         #[inline(always)]
         unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: *mut f32, stride: usize) {
-            let cols: [__m256; 8] = core::array::from_fn(|c| _mm256_loadu_ps(src[c].as_ptr().add(r0)));
+            let cols: [__m256; 8] =
+                core::array::from_fn(|c| _mm256_loadu_ps(src[c].as_ptr().add(r0)));
             let rows = transpose8(cols);
             for (r, v) in rows.into_iter().enumerate() {
                 _mm256_storeu_ps(dst.add(r * stride), v);

@@ -128,8 +128,14 @@ mod tests {
     #[test]
     fn hex_rejects_bad_text() {
         assert_eq!(Hash256::from_hex(""), Err(HexError::Length(0)));
-        assert_eq!(Hash256::from_hex(&"a".repeat(63)), Err(HexError::Length(63)));
-        assert_eq!(Hash256::from_hex(&"a".repeat(65)), Err(HexError::Length(65)));
+        assert_eq!(
+            Hash256::from_hex(&"a".repeat(63)),
+            Err(HexError::Length(63))
+        );
+        assert_eq!(
+            Hash256::from_hex(&"a".repeat(65)),
+            Err(HexError::Length(65))
+        );
         let mut bad = "0".repeat(64);
         bad.replace_range(10..11, "g");
         assert_eq!(Hash256::from_hex(&bad), Err(HexError::Digit(10)));

@@ -18,7 +18,7 @@ use boxfilter::GRID;
 use std::sync::OnceLock;
 
 /// Images with fewer rows or columns than this hash to all zeros with quality 0.
-pub const MIN_DIMENSION: usize = 5;
+pub(crate) const MIN_DIMENSION: usize = 5;
 
 /// A hash and its quality (0-100; the reference suggests discarding hashes below 50).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

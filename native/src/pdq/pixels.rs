@@ -151,9 +151,9 @@ impl<'a> Pixels<'a> {
     }
 }
 
-pub const LUMA_R: f32 = 0.299;
-pub const LUMA_G: f32 = 0.587;
-pub const LUMA_B: f32 = 0.114;
+const LUMA_R: f32 = 0.299;
+const LUMA_G: f32 = 0.587;
+const LUMA_B: f32 = 0.114;
 
 #[inline(always)]
 fn luma_interleaved<const N: usize, const R: usize, const G: usize, const B: usize>(

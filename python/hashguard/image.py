@@ -1,0 +1,197 @@
+"""Turning what callers hand us (paths, bytes, files, Pillow images, arrays) into pixel buffers.
+
+Every decoded image is hashed from 8-bit RGB, the buffer the conformance vectors are defined
+on; alpha is dropped without compositing, as the reference does. Any failure becomes an
+:class:`~hashguard.ImageError` that names the source.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import IO, Final, TypeAlias, Union
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from hashguard.errors import ImageError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_FILE_BYTES",
+    "Pixels",
+    "Source",
+    "load",
+    "read_source",
+    "source_name",
+]
+
+#: Images with more pixels than this are refused before they are decoded. Large enough for
+#: 108-megapixel phone photos. Note that Pillow itself warns above ``Image.MAX_IMAGE_PIXELS``
+#: and refuses twice that; raise both together if you need more.
+DEFAULT_MAX_PIXELS: Final = 120_000_000
+
+#: Files larger than this are refused before they are read.
+MAX_FILE_BYTES: Final = 1 << 30
+
+Source: TypeAlias = Union[
+    str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], Image.Image, np.ndarray
+]
+
+# Native pixel layouts (hg_pixel_layout in native/include/hashguard.h).
+RGB8: Final = 0
+RGBA8: Final = 1
+GREY8: Final = 4
+
+_CHANNELS_TO_LAYOUT: Final = {3: RGB8, 4: RGBA8}
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """A C-contiguous uint8 array (H x W or H x W x C) and its native layout code."""
+
+    array: npt.NDArray[np.uint8]
+    layout: int
+
+
+def source_name(src: object) -> str:
+    """How errors refer to an input."""
+    if isinstance(src, (str, os.PathLike)):
+        return os.fsdecode(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if isinstance(src, Image.Image):
+        return "<PIL.Image>"
+    if isinstance(src, np.ndarray):
+        return "<array>"
+    name = getattr(src, "name", None)
+    return name if isinstance(name, str) else "<file object>"
+
+
+def read_source(src: Source) -> bytes | None:
+    """The encoded bytes of a path, bytes or binary file; None for images and arrays."""
+    name = source_name(src)
+    if isinstance(src, (Image.Image, np.ndarray)):
+        return None
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src)
+    elif isinstance(src, (str, os.PathLike)):
+        try:
+            with open(src, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise ImageError(name, f"cannot read file: {e.strerror or e}") from None
+    elif hasattr(src, "read"):
+        try:
+            data = src.read(MAX_FILE_BYTES + 1)
+        except Exception as e:
+            raise ImageError(name, f"cannot read file object: {e}") from None
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageError(name, "file object is not opened in binary mode")
+        data = bytes(data)
+    else:
+        raise ImageError(name, f"unsupported source type {type(src).__name__}")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(name, f"file is larger than {MAX_FILE_BYTES} bytes")
+    if not data:
+        raise ImageError(name, "file is empty")
+    return data
+
+
+def load(
+    src: Source,
+    *,
+    data: bytes | None = None,
+    apply_exif: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Pixels:
+    """Pixels of any supported source. ``data``, when given, is ``read_source(src)``."""
+    name = source_name(src)
+    if isinstance(src, np.ndarray):
+        return _from_array(src, name)
+    if isinstance(src, Image.Image):
+        return _from_pil(src, name, apply_exif, max_pixels)
+    if data is None:
+        data = read_source(src)
+    assert data is not None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return _from_pil(img, name, apply_exif, max_pixels)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(name, "not a recognised image format") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(name, f"refused as a decompression bomb: {e}") from None
+    except MemoryError:
+        raise ImageError(name, "out of memory while decoding") from None
+    except Exception as e:
+        # Pillow signals corrupt data with many exception types (OSError, SyntaxError,
+        # ValueError, EOFError, struct.error, ...): none of them may escape raw.
+        raise ImageError(name, f"corrupt or truncated image ({type(e).__name__}: {e})") from None
+
+
+def _from_array(arr: np.ndarray, name: str) -> Pixels:
+    if arr.dtype != np.uint8:
+        raise ImageError(name, f"array dtype must be uint8, got {arr.dtype}")
+    if arr.ndim == 2:
+        layout = GREY8
+    elif arr.ndim == 3 and arr.shape[2] in _CHANNELS_TO_LAYOUT:
+        layout = _CHANNELS_TO_LAYOUT[arr.shape[2]]
+    else:
+        raise ImageError(name, f"array shape must be HxW, HxWx3 or HxWx4, got {arr.shape}")
+    return Pixels(np.ascontiguousarray(arr), layout)
+
+
+def _from_pil(img: Image.Image, name: str, apply_exif: bool, max_pixels: int) -> Pixels:
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(
+            name, f"{width}x{height} is {width * height} pixels, over the limit of {max_pixels}"
+        )
+    if getattr(img, "is_animated", False):
+        img.seek(0)
+    if apply_exif:
+        img = ImageOps.exif_transpose(img)
+    rgb = _to_rgb(img, name)
+    return Pixels(np.ascontiguousarray(rgb), RGB8)
+
+
+def _to_rgb(img: Image.Image, name: str) -> npt.NDArray[np.uint8]:
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)
+    if mode in ("P", "PA"):
+        # Through RGBA so palette transparency is read (and then dropped) without warnings.
+        return np.asarray(img.convert("RGBA"), dtype=np.uint8)[:, :, :3]
+    if mode == "LAB":
+        srgb = ImageCms.createProfile("sRGB")
+        lab = ImageCms.createProfile("LAB")
+        converted = ImageCms.profileToProfile(img, lab, srgb, outputMode="RGB")
+        assert converted is not None
+        return np.asarray(converted, dtype=np.uint8)
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        grey = _wide_grey_to_8bit(np.asarray(img), mode)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    try:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except ValueError as e:
+        raise ImageError(name, f"unsupported image mode {mode}: {e}") from None
+
+
+def _wide_grey_to_8bit(values: np.ndarray, mode: str) -> npt.NDArray[np.uint8]:
+    """Scales 16-bit, 32-bit integer and float grey to 0-255 instead of clipping it.
+
+    16-bit modes are scaled from 0-65535. Integer ("I") and float ("F") data carry no declared
+    range, so it is inferred: values within 0-255 are taken as 8-bit, floats within 0-1 as
+    normalised, anything larger as 16-bit.
+    """
+    v = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(v.max()) if v.size else 0.0
+    if mode.startswith("I;16") or top > 255.0:
+        v = v / 257.0
+    elif mode == "F" and top <= 1.0:
+        v = v * 255.0
+    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
