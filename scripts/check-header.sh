@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerates the C header with cbindgen and fails if it differs from the committed one.
+# With --write, updates the committed header instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want=0.29.4
+if ! command -v cbindgen >/dev/null || [ "$(cbindgen --version)" != "cbindgen $want" ]; then
+  cargo install cbindgen --locked --version "$want" -q
+fi
+fresh=$(mktemp)
+trap 'rm -f "$fresh"' EXIT
+(cd native && cbindgen --quiet --config cbindgen.toml --crate hashguard --output "$fresh")
+if [ "${1:-}" = "--write" ]; then
+  cp "$fresh" native/include/hashguard.h
+  echo "native/include/hashguard.h updated"
+elif ! diff -u native/include/hashguard.h "$fresh"; then
+  echo "native/include/hashguard.h is stale: run scripts/check-header.sh --write" >&2
+  exit 1
+else
+  echo "header matches cbindgen output"
+fi
