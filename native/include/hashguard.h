@@ -9,6 +9,9 @@
 // Size in bytes of one PDQ hash (hex-text order).
 #define HG_PDQ_HASH_BYTES 32
 
+// Size in bytes of the text written by `hg_pdq_to_hex`: 64 hex digits and a NUL.
+#define HG_PDQ_HEX_BYTES ((2 * HG_PDQ_HASH_BYTES) + 1)
+
 // Number of dihedral hashes written by `hg_pdq_hash_dihedral`.
 #define HG_PDQ_DIHEDRAL_COUNT 8
 
@@ -60,9 +63,6 @@ typedef uint32_t hg_pixel_layout;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// The eight dihedral transforms, in the order the C ABI and the conformance files use.
-typedef struct Transform Transform;
-
 
 
 #ifdef __cplusplus
@@ -95,6 +95,10 @@ hg_status hg_pdq_hash(const uint8_t *pixels,
 // original, rotate 90 (counter-clockwise), rotate 180, rotate 270, flip X (top/bottom),
 // flip Y (left/right), flip +1 (transpose), flip -1 (anti-transpose).
 //
+// Like the reference's dihedral entry point, this always runs the blur, so for an input of
+// exactly 64x64 pixels the original's hash can differ from `hg_pdq_hash` (which, like the
+// reference, skips the blur at that size).
+//
 // Thread-safety: may be called from any number of threads at once.
 //
 // # Safety
@@ -118,12 +122,12 @@ hg_status hg_pdq_hash_dihedral(const uint8_t *pixels,
 hg_status hg_pdq_from_hex(const char *text, size_t text_len, uint8_t *out_hash);
 
 // Writes the 64 lowercase hex digits of a 32-byte hash and a NUL terminator (65 bytes) to
-// `out_text`, in ThreatExchange's text format.
+// `out_text` (`HG_PDQ_HEX_BYTES`), in ThreatExchange's text format.
 //
 // Thread-safety: may be called from any number of threads at once.
 //
 // # Safety
-// `hash` must hold 32 bytes; `out_text` must hold 65 bytes.
+// `hash` must hold 32 bytes; `out_text` must hold `HG_PDQ_HEX_BYTES` bytes.
 hg_status hg_pdq_to_hex(const uint8_t *hash, char *out_text);
 
 // Copies the calling thread's last error message into `buf` (at most `buf_len` bytes including
@@ -143,7 +147,8 @@ size_t hg_last_error_message(char *buf, size_t buf_len);
 // Thread-safety: may be called from any number of threads at once.
 const char *hg_version(void);
 
-// Name of the PDQ kernel this CPU uses ("avx2" or "portable"), a static NUL-terminated string.
+// Name of the PDQ kernel this CPU uses, a static NUL-terminated string: "avx2" on x86-64 CPUs
+// with AVX2, "portable" elsewhere.
 //
 // Thread-safety: may be called from any number of threads at once.
 const char *hg_pdq_kernel(void);

@@ -22,6 +22,8 @@ pub enum HgPixelLayout {
 
 /// Size in bytes of one PDQ hash (hex-text order).
 pub const HG_PDQ_HASH_BYTES: usize = 32;
+/// Size in bytes of the text written by `hg_pdq_to_hex`: 64 hex digits and a NUL.
+pub const HG_PDQ_HEX_BYTES: usize = 2 * HG_PDQ_HASH_BYTES + 1;
 /// Number of dihedral hashes written by `hg_pdq_hash_dihedral`.
 pub const HG_PDQ_DIHEDRAL_COUNT: usize = 8;
 
@@ -124,6 +126,10 @@ pub unsafe extern "C" fn hg_pdq_hash(
 /// original, rotate 90 (counter-clockwise), rotate 180, rotate 270, flip X (top/bottom),
 /// flip Y (left/right), flip +1 (transpose), flip -1 (anti-transpose).
 ///
+/// Like the reference's dihedral entry point, this always runs the blur, so for an input of
+/// exactly 64x64 pixels the original's hash can differ from `hg_pdq_hash` (which, like the
+/// reference, skips the blur at that size).
+///
 /// Thread-safety: may be called from any number of threads at once.
 ///
 /// # Safety
@@ -185,19 +191,19 @@ pub unsafe extern "C" fn hg_pdq_from_hex(
 }
 
 /// Writes the 64 lowercase hex digits of a 32-byte hash and a NUL terminator (65 bytes) to
-/// `out_text`, in ThreatExchange's text format.
+/// `out_text` (`HG_PDQ_HEX_BYTES`), in ThreatExchange's text format.
 ///
 /// Thread-safety: may be called from any number of threads at once.
 ///
 /// # Safety
-/// `hash` must hold 32 bytes; `out_text` must hold 65 bytes.
+/// `hash` must hold 32 bytes; `out_text` must hold `HG_PDQ_HEX_BYTES` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hg_pdq_to_hex(hash: *const u8, out_text: *mut c_char) -> HgStatus {
     guard(|| {
         if hash.is_null() {
             return Err(null_arg("hash"));
         }
-        let out = out_slice(out_text.cast::<u8>(), 2 * HG_PDQ_HASH_BYTES + 1, "out_text")?;
+        let out = out_slice(out_text.cast::<u8>(), HG_PDQ_HEX_BYTES, "out_text")?;
         let mut h = Hash256::ZERO;
         h.0.copy_from_slice(std::slice::from_raw_parts(hash, HG_PDQ_HASH_BYTES));
         out[..2 * HG_PDQ_HASH_BYTES].copy_from_slice(h.to_hex().as_bytes());
@@ -218,7 +224,8 @@ pub unsafe extern "C" fn hg_pdq_to_hex(hash: *const u8, out_text: *mut c_char) -
 /// `buf` must be valid for `buf_len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hg_last_error_message(buf: *mut c_char, buf_len: usize) -> usize {
-    status::copy_last_error(buf.cast::<u8>(), buf_len)
+    // No status to return here; a panic (only possible during thread teardown) reads as "none".
+    std::panic::catch_unwind(|| status::copy_last_error(buf.cast::<u8>(), buf_len)).unwrap_or(0)
 }
 
 /// The library version, a static NUL-terminated string.
@@ -229,7 +236,8 @@ pub extern "C" fn hg_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// Name of the PDQ kernel this CPU uses ("avx2" or "portable"), a static NUL-terminated string.
+/// Name of the PDQ kernel this CPU uses, a static NUL-terminated string: "avx2" on x86-64 CPUs
+/// with AVX2, "portable" elsewhere.
 ///
 /// Thread-safety: may be called from any number of threads at once.
 #[no_mangle]

@@ -31,11 +31,11 @@ pub trait Transposer {
     /// `src` must be readable for 8 rows of 8 floats at `stride`; `r0 + 8 <= BAND`.
     unsafe fn rows_to_lanes(src: *const f32, stride: usize, dst: &mut [Lanes], r0: usize);
 
-    /// `dst[r * stride + c] = src[c][r0 + r]` for r, c in 0..8.
+    /// `dst[r][c] = src[c][r0 + r]` for r, c in 0..8.
     ///
     /// # Safety
-    /// `dst` must be writable for 8 rows of 8 floats at `stride`; `r0 + 8 <= BAND`.
-    unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: *mut f32, stride: usize);
+    /// Each `dst[r]` must be writable for 8 floats; `r0 + 8 <= BAND`.
+    unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: [*mut f32; 8]);
 }
 
 /// Plain loops: the portable path.
@@ -52,10 +52,10 @@ impl Transposer for Portable {
     }
 
     #[inline(always)]
-    unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: *mut f32, stride: usize) {
-        for r in 0..8 {
+    unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: [*mut f32; 8]) {
+        for (r, row) in dst.into_iter().enumerate() {
             for (c, lanes) in src.iter().take(8).enumerate() {
-                *dst.add(r * stride + c) = lanes[r0 + r];
+                *row.add(c) = lanes[r0 + r];
             }
         }
     }
@@ -117,7 +117,7 @@ impl<T: Transposer> Downscaler<T> {
             pass2_band: vec![0f32; BAND * padded],
             lanes_in: vec![[0f32; BAND]; padded],
             lanes_out: vec![[0f32; BAND]; padded],
-            ring: vec![0f32; ring_rows * w],
+            ring: vec![0f32; ring_rows * padded],
             ring_rows,
             col_sums: vec![0f32; w],
             sampled: vec![[0f32; GRID]; h],
@@ -186,26 +186,26 @@ impl<T: Transposer> Downscaler<T> {
                 out[l] = sums[l] / count;
             }
         });
+        // Transpose straight into the ring; lanes past the band's last row go to scratch.
         let padded = self.w.next_multiple_of(8);
-        // Transpose back through the band buffer, then copy the real rows into the ring.
+        let ring = self.ring.as_mut_ptr();
+        let scratch = self.band.as_mut_ptr();
         for r0 in (0..BAND).step_by(8) {
+            let rows: [*mut f32; 8] = core::array::from_fn(|r| {
+                let r = r0 + r;
+                if r < nb {
+                    // SAFETY: slot < ring_rows and the ring holds ring_rows rows of `padded`.
+                    unsafe { ring.add((first + r) % self.ring_rows * padded) }
+                } else {
+                    scratch
+                }
+            });
             for c0 in (0..padded).step_by(8) {
-                // SAFETY: as in band_to_lanes.
+                // SAFETY: every row pointer has `padded` floats from it and c0 + 8 <= padded.
                 unsafe {
-                    T::lanes_to_rows(
-                        &self.lanes_out[c0..c0 + 8],
-                        r0,
-                        self.band.as_mut_ptr().add(r0 * padded + c0),
-                        padded,
-                    )
+                    T::lanes_to_rows(&self.lanes_out[c0..c0 + 8], r0, rows.map(|p| p.add(c0)))
                 };
             }
-        }
-        let w = self.w;
-        for r in 0..nb {
-            let slot = (first + r) % self.ring_rows;
-            self.ring[slot * w..(slot + 1) * w]
-                .copy_from_slice(&self.band[r * padded..r * padded + w]);
         }
     }
 
@@ -216,7 +216,8 @@ impl<T: Transposer> Downscaler<T> {
         let w = self.w;
         let ring_rows = self.ring_rows;
         let ring = &self.ring;
-        let row = |k: usize| &ring[(k % ring_rows) * w..(k % ring_rows + 1) * w];
+        let padded = w.next_multiple_of(8);
+        let row = |k: usize| &ring[(k % ring_rows) * padded..][..w];
         let sums = &mut self.col_sums[..];
         if i == 0 {
             for k in 0..bw.ahead {
@@ -230,7 +231,6 @@ impl<T: Transposer> Downscaler<T> {
             sub_from(sums, row(k));
         }
         let count = bw.count(i) as f32;
-        let padded = w.next_multiple_of(8);
         let r = i % BAND;
         let out = &mut self.pass2_band[r * padded..r * padded + w];
         for (o, &s) in out.iter_mut().zip(sums.iter()) {
@@ -426,12 +426,12 @@ pub mod avx2 {
         }
 
         #[inline(always)]
-        unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: *mut f32, stride: usize) {
+        unsafe fn lanes_to_rows(src: &[Lanes], r0: usize, dst: [*mut f32; 8]) {
             let cols: [__m256; 8] =
                 core::array::from_fn(|c| _mm256_loadu_ps(src[c].as_ptr().add(r0)));
             let rows = transpose8(cols);
-            for (r, v) in rows.into_iter().enumerate() {
-                _mm256_storeu_ps(dst.add(r * stride), v);
+            for (v, row) in rows.into_iter().zip(dst) {
+                _mm256_storeu_ps(row, v);
             }
         }
     }

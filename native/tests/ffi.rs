@@ -1,0 +1,169 @@
+//! The C ABI from the caller's side: statuses, messages, caller-owned outputs.
+
+use hashguard::ffi::*;
+use hashguard::pdq::{self, PixelLayout, Pixels};
+use std::ffi::CStr;
+use std::ptr;
+
+fn last_error() -> String {
+    let n = unsafe { hg_last_error_message(ptr::null_mut(), 0) };
+    let mut buf = vec![0u8; n + 1];
+    let m = unsafe { hg_last_error_message(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(m, n);
+    CStr::from_bytes_with_nul(&buf)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn gradient(w: usize, h: usize) -> Vec<u8> {
+    (0..w * h * 3)
+        .map(|i| ((i * 7 + i / 97) % 251) as u8)
+        .collect()
+}
+
+#[test]
+fn hashes_match_the_rust_api() {
+    let (w, h) = (120usize, 90usize);
+    let buf = gradient(w, h);
+    let mut out = [0u8; 32];
+    let mut quality = -1;
+    let status = unsafe {
+        hg_pdq_hash(
+            buf.as_ptr(),
+            buf.len(),
+            w as u32,
+            h as u32,
+            w * 3,
+            HgPixelLayout::HgLayoutRgb8 as u32,
+            out.as_mut_ptr(),
+            &mut quality,
+        )
+    };
+    assert_eq!(status, HgStatus::HgOk);
+    let want = pdq::hash(&Pixels::packed(&buf, w, h, PixelLayout::Rgb8).unwrap());
+    assert_eq!(out, want.hash.0);
+    assert_eq!(quality as u32, want.quality);
+
+    let mut all = [0u8; 256];
+    let status = unsafe {
+        hg_pdq_hash_dihedral(
+            buf.as_ptr(),
+            buf.len(),
+            w as u32,
+            h as u32,
+            w * 3,
+            0,
+            all.as_mut_ptr(),
+            &mut quality,
+        )
+    };
+    assert_eq!(status, HgStatus::HgOk);
+    let want = pdq::hash_dihedral(&Pixels::packed(&buf, w, h, PixelLayout::Rgb8).unwrap());
+    for (i, h) in want.hashes.iter().enumerate() {
+        assert_eq!(&all[i * 32..i * 32 + 32], &h.0);
+    }
+}
+
+#[test]
+fn bad_arguments_get_statuses_and_messages() {
+    let buf = gradient(10, 10);
+    let mut out = [0u8; 32];
+    let mut q = 0;
+    let call = |pixels: *const u8,
+                len: usize,
+                stride: usize,
+                layout: u32,
+                out: *mut u8,
+                q: *mut i32| unsafe {
+        hg_pdq_hash(pixels, len, 10, 10, stride, layout, out, q)
+    };
+    assert_eq!(
+        call(buf.as_ptr(), buf.len(), 30, 9, out.as_mut_ptr(), &mut q),
+        HgStatus::HgInvalidArgument
+    );
+    assert_eq!(last_error(), "unknown pixel layout 9");
+    assert_eq!(
+        call(buf.as_ptr(), buf.len() - 1, 30, 0, out.as_mut_ptr(), &mut q),
+        HgStatus::HgBufferTooSmall
+    );
+    assert!(last_error().contains("need 300"), "{}", last_error());
+    assert_eq!(
+        call(buf.as_ptr(), buf.len(), 29, 0, out.as_mut_ptr(), &mut q),
+        HgStatus::HgInvalidArgument
+    );
+    assert!(last_error().contains("stride"));
+    assert_eq!(
+        call(ptr::null(), buf.len(), 30, 0, out.as_mut_ptr(), &mut q),
+        HgStatus::HgNullPointer
+    );
+    assert_eq!(last_error(), "pixels is NULL");
+    assert_eq!(
+        call(buf.as_ptr(), buf.len(), 30, 0, ptr::null_mut(), &mut q),
+        HgStatus::HgNullPointer
+    );
+    assert_eq!(
+        call(
+            buf.as_ptr(),
+            buf.len(),
+            30,
+            0,
+            out.as_mut_ptr(),
+            ptr::null_mut()
+        ),
+        HgStatus::HgNullPointer
+    );
+    assert_eq!(last_error(), "out_quality is NULL");
+    // An empty image needs no pixels at all.
+    let status = unsafe { hg_pdq_hash(ptr::null(), 0, 0, 0, 0, 0, out.as_mut_ptr(), &mut q) };
+    assert_eq!(status, HgStatus::HgOk);
+    assert_eq!((out, q), ([0u8; 32], 0));
+}
+
+#[test]
+fn hex_round_trip_and_parse_errors() {
+    let text = "F8F8F0CEE0F4A84F06370A22038F63F0B36E2ED596621E1D33E6B39C4E9C9B22";
+    let mut bytes = [0u8; 32];
+    let status = unsafe { hg_pdq_from_hex(text.as_ptr().cast(), text.len(), bytes.as_mut_ptr()) };
+    assert_eq!(status, HgStatus::HgOk);
+    let mut back = [0xffu8; 65];
+    assert_eq!(
+        unsafe { hg_pdq_to_hex(bytes.as_ptr(), back.as_mut_ptr().cast()) },
+        HgStatus::HgOk
+    );
+    let back = CStr::from_bytes_with_nul(&back).unwrap().to_str().unwrap();
+    assert_eq!(back, text.to_lowercase());
+
+    let short = &text[..63];
+    let status = unsafe { hg_pdq_from_hex(short.as_ptr().cast(), short.len(), bytes.as_mut_ptr()) };
+    assert_eq!(status, HgStatus::HgParseError);
+    assert_eq!(
+        last_error(),
+        "a PDQ hash is 64 hex characters, got 63 characters"
+    );
+    let invalid = [0xffu8; 64];
+    let status = unsafe { hg_pdq_from_hex(invalid.as_ptr().cast(), 64, bytes.as_mut_ptr()) };
+    assert_eq!(status, HgStatus::HgParseError);
+    assert_eq!(last_error(), "PDQ hash text is not UTF-8");
+}
+
+#[test]
+fn errors_are_per_thread() {
+    let mut out = [0u8; 32];
+    let status = unsafe { hg_pdq_from_hex(c"zz".as_ptr(), 2, out.as_mut_ptr()) };
+    assert_eq!(status, HgStatus::HgParseError);
+    let other = std::thread::spawn(|| unsafe { hg_last_error_message(ptr::null_mut(), 0) })
+        .join()
+        .unwrap();
+    assert_eq!(other, 0);
+    assert!(!last_error().is_empty());
+}
+
+#[test]
+fn static_strings() {
+    let v = unsafe { CStr::from_ptr(hg_version()) }.to_str().unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    let k = unsafe { CStr::from_ptr(hg_pdq_kernel()) }.to_str().unwrap();
+    assert_eq!(k, pdq::Kernel::best().name());
+}
