@@ -64,7 +64,6 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image, ImageOps
 
-# isort: split
 # hashguard is first-party or third-party depending on the isort settings; the split keeps this
 # block valid under both.
 import hashguard

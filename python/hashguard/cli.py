@@ -33,9 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="hashguard", description="On-device PDQ hashing and hash-list matching."
-    )
+    parser = _Parser(prog="hashguard", description="On-device PDQ hashing and hash-list matching.")
     parser.add_argument("--version", action="version", version=f"hashguard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -96,7 +94,7 @@ def run_hash(args: argparse.Namespace) -> int:
 
     progress = Progress(len(files), sys.stderr)
     failed = 0
-    for path, result in zip(files, map_ordered(one, files, args.workers)):
+    for path, result in zip(files, map_ordered(one, files, args.workers), strict=True):
         if isinstance(result, ImageError):
             failed += 1
             progress.clear()

@@ -3,6 +3,7 @@ exact file fingerprints."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 from collections import deque
@@ -136,7 +137,7 @@ class PdqHash:
     def __repr__(self) -> str:
         return f"PdqHash('{self.hex}', quality={self._quality})"
 
-    def __reduce__(self) -> tuple[type[PdqHash], tuple[bytes, int | None]]:
+    def __reduce__(self) -> tuple[type[PdqHash], tuple[builtins.bytes, int | None]]:
         return (PdqHash, (self._bytes, self._quality))
 
 
