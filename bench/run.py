@@ -64,8 +64,6 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image, ImageOps
 
-# hashguard is first-party or third-party depending on the isort settings; the split keeps this
-# block valid under both.
 import hashguard
 from hashguard.hashing import PdqHash, hash_pixels
 from hashguard.image import Pixels

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hashguard
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hashguard import ImageError, PdqHash, fingerprint, hash_image
 from PIL import Image, ImageOps
+
+import hashguard
+from hashguard import ImageError, PdqHash, fingerprint, hash_image
 
 WIDTH, HEIGHT = 160, 120
 ZERO_HASH = PdqHash(bytes(32))
@@ -422,13 +423,28 @@ def test_palette_hashes_the_colours_not_the_indices(rgb: U8Array) -> None:
     assert hash_image(p) - hash_image(np.asarray(p)) > 32
 
 
-@pytest.mark.filterwarnings("error")
-def test_palette_transparency_is_ignored_without_warnings(rgb: U8Array) -> None:
+def transparent_palette_image(rgb: U8Array) -> tuple[Image.Image, U8Array]:
     p, shown = palette_image(rgb)
     p.info["transparency"] = int(np.asarray(p)[HEIGHT // 3, WIDTH // 3])
-    assert hash_image(p) == hash_image(shown)
-    assert hash_image(encode(p, "PNG")) == hash_image(shown)
-    assert hash_image(encode(p, "GIF")) == hash_image(shown)
+    return p, shown
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("fmt", [None, "PNG", "GIF"])
+def test_palette_transparency_is_ignored_without_warnings(rgb: U8Array, fmt: str | None) -> None:
+    p, shown = transparent_palette_image(rgb)
+    src = p if fmt is None else encode(p, fmt)
+    assert hash_image(src) == hash_image(shown)
+
+
+def test_hashing_a_palette_image_leaves_it_unchanged(rgb: U8Array) -> None:
+    # The caller's image is theirs: hashing it must not change what it holds or how it saves.
+    p, _ = transparent_palette_image(rgb)
+    saved = {fmt: encode(p, fmt) for fmt in ("GIF", "PNG")}
+    core_palette = p.im.getpalette("RGBA", "RGBA")
+    hash_image(p)
+    assert p.im.getpalette("RGBA", "RGBA") == core_palette
+    assert {fmt: encode(p, fmt) for fmt in ("GIF", "PNG")} == saved
 
 
 def test_pa_alpha_is_dropped(rgb: U8Array) -> None:
