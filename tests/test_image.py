@@ -328,6 +328,20 @@ def test_unsupported_source_type(src: object) -> None:
     with pytest.raises(ImageError) as info:
         hash_image(src)  # type: ignore[arg-type]
     assert info.value.reason == f"unsupported source type {type(src).__name__}"
+    assert info.value.source == f"<{type(src).__name__}>"
+
+
+def test_formats_outside_the_allow_list_are_refused_unread() -> None:
+    # EPS would be handed to Ghostscript; a valid-looking header must not get that far.
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
+    expect_image_error(eps, "<bytes>", "not a recognised image format")
+    assert "EPS" not in hashguard.image.FORMATS
+
+
+def test_array_over_max_pixels() -> None:
+    expect_image_error(
+        np.zeros((100, 100, 3), np.uint8), "<array>", "limit of 5000", max_pixels=5000
+    )
 
 
 def test_text_mode_file_objects(tmp_path: Path, png_path: Path) -> None:
@@ -653,6 +667,7 @@ def test_seeked_animated_image_still_hashes_the_first_frame(
         img.seek(2)
         assert hash_image(img.convert("RGB")) == hash_image(shown[2])
         assert hash_image(img) == hash_image(shown[0])
+        assert img.tell() == 2, "the caller's image is left on its frame"
 
 
 def test_animated_webp_hashes_the_first_frame(frames: list[U8Array]) -> None:

@@ -10,7 +10,7 @@
 #define HG_PDQ_HASH_BYTES 32
 
 // Size in bytes of the text written by `hg_pdq_to_hex`: 64 hex digits and a NUL.
-#define HG_PDQ_HEX_BYTES ((2 * HG_PDQ_HASH_BYTES) + 1)
+#define HG_PDQ_HEX_BYTES 65
 
 // Number of dihedral hashes written by `hg_pdq_hash_dihedral`.
 #define HG_PDQ_DIHEDRAL_COUNT 8

@@ -28,10 +28,27 @@ __all__ = [
     "source_name",
 ]
 
-#: Images with more pixels than this are refused before they are decoded. Large enough for
-#: 108-megapixel phone photos. Note that Pillow itself warns above ``Image.MAX_IMAGE_PIXELS``
-#: and refuses twice that; raise both together if you need more.
-DEFAULT_MAX_PIXELS: Final = 120_000_000
+#: Images with more pixels than this are refused before they are decoded. It is Pillow's own
+#: default limit (about 89 megapixels); to hash larger images, pass a larger ``max_pixels`` and
+#: raise ``PIL.Image.MAX_IMAGE_PIXELS`` to match, or Pillow refuses them first.
+DEFAULT_MAX_PIXELS: Final = 89_478_485
+
+#: The formats Pillow may decode for us: what phones, cameras, browsers and cloud drives hold
+#: (JPEG includes multi-picture MPO files; AVIF needs a Pillow built with libavif).
+#: Everything else (EPS, which would run Ghostscript, among them) is refused unread.
+FORMATS: Final = (
+    "JPEG",
+    "PNG",
+    "GIF",
+    "WEBP",
+    "BMP",
+    "DIB",
+    "TIFF",
+    "ICO",
+    "PPM",
+    "TGA",
+    "AVIF",
+)
 
 #: Files larger than this are refused before they are read.
 MAX_FILE_BYTES: Final = 1 << 30
@@ -66,8 +83,10 @@ def source_name(src: object) -> str:
         return "<PIL.Image>"
     if isinstance(src, np.ndarray):
         return "<array>"
-    name = getattr(src, "name", None)
-    return name if isinstance(name, str) else "<file object>"
+    if hasattr(src, "read"):
+        name = getattr(src, "name", None)
+        return name if isinstance(name, str) else "<file object>"
+    return f"<{type(src).__name__}>"
 
 
 def read_source(src: Source) -> bytes | None:
@@ -110,21 +129,22 @@ def load(
     """Pixels of any supported source. ``data``, when given, is ``read_source(src)``."""
     name = source_name(src)
     if isinstance(src, np.ndarray):
-        return _from_array(src, name)
+        return _from_array(src, name, max_pixels)
     if isinstance(src, Image.Image):
         return _from_pil(src, name, apply_exif, max_pixels)
     if data is None:
         data = read_source(src)
     assert data is not None
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
             return _from_pil(img, name, apply_exif, max_pixels)
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(name, "not a recognised image format") from None
-    except Image.DecompressionBombError as e:
-        raise ImageError(name, f"refused as a decompression bomb: {e}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # The warning arrives as an exception only when warnings are errors (python -W error).
+        raise ImageError(name, f"over Pillow's pixel limit, refused as a bomb: {e}") from None
     except MemoryError:
         raise ImageError(name, "out of memory while decoding") from None
     except Exception as e:
@@ -133,7 +153,7 @@ def load(
         raise ImageError(name, f"corrupt or truncated image ({type(e).__name__}: {e})") from None
 
 
-def _from_array(arr: np.ndarray, name: str) -> Pixels:
+def _from_array(arr: np.ndarray, name: str, max_pixels: int) -> Pixels:
     if arr.dtype != np.uint8:
         raise ImageError(name, f"array dtype must be uint8, got {arr.dtype}")
     if arr.ndim == 2:
@@ -142,20 +162,30 @@ def _from_array(arr: np.ndarray, name: str) -> Pixels:
         layout = _CHANNELS_TO_LAYOUT[arr.shape[2]]
     else:
         raise ImageError(name, f"array shape must be HxW, HxWx3 or HxWx4, got {arr.shape}")
+    _check_size(name, arr.shape[1], arr.shape[0], max_pixels)
     return Pixels(np.ascontiguousarray(arr), layout)
 
 
-def _from_pil(img: Image.Image, name: str, apply_exif: bool, max_pixels: int) -> Pixels:
-    width, height = img.size
+def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
             name, f"{width}x{height} is {width * height} pixels, over the limit of {max_pixels}"
         )
-    if getattr(img, "is_animated", False):
-        img.seek(0)
-    if apply_exif:
-        img = ImageOps.exif_transpose(img)
-    rgb = _to_rgb(img, name)
+
+
+def _from_pil(img: Image.Image, name: str, apply_exif: bool, max_pixels: int) -> Pixels:
+    _check_size(name, img.width, img.height, max_pixels)
+    frame = img.tell()
+    try:
+        if frame:
+            img.seek(0)
+        if apply_exif:
+            img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb(img, name)
+    finally:
+        # A caller's animated image is left on the frame it was on.
+        if frame:
+            img.seek(frame)
     return Pixels(np.ascontiguousarray(rgb), RGB8)
 
 
@@ -164,8 +194,13 @@ def _to_rgb(img: Image.Image, name: str) -> npt.NDArray[np.uint8]:
     if mode == "RGB":
         return np.asarray(img, dtype=np.uint8)
     if mode in ("P", "PA"):
-        # Through RGBA so palette transparency is read (and then dropped) without warnings.
-        return np.asarray(img.convert("RGBA"), dtype=np.uint8)[:, :, :3]
+        # Looked up directly: Pillow's convert() would warn about, or even edit, the caller's
+        # palette transparency, which is dropped anyway.
+        lut = np.zeros((256, 3), np.uint8)
+        palette = np.asarray(img.getpalette("RGB") or [], np.uint8).reshape(-1, 3)[:256]
+        lut[: len(palette)] = palette
+        indices = np.asarray(img, dtype=np.uint8)
+        return lut[indices if indices.ndim == 2 else indices[:, :, 0]]
     if mode == "LAB":
         srgb = ImageCms.createProfile("sRGB")
         lab = ImageCms.createProfile("LAB")
@@ -175,6 +210,9 @@ def _to_rgb(img: Image.Image, name: str) -> npt.NDArray[np.uint8]:
     if mode in ("I", "F") or mode.startswith("I;16"):
         grey = _wide_grey_to_8bit(np.asarray(img), mode)
         return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode in ("La", "RGBa"):
+        # Premultiplied alpha: undo it first, as Pillow converts these only to their plain forms.
+        img = img.convert(mode[:-1] + "A")
     try:
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except ValueError as e:

@@ -23,7 +23,9 @@ pub enum HgPixelLayout {
 /// Size in bytes of one PDQ hash (hex-text order).
 pub const HG_PDQ_HASH_BYTES: usize = 32;
 /// Size in bytes of the text written by `hg_pdq_to_hex`: 64 hex digits and a NUL.
-pub const HG_PDQ_HEX_BYTES: usize = 2 * HG_PDQ_HASH_BYTES + 1;
+// A literal: cffi reads only plain integers in #define.
+pub const HG_PDQ_HEX_BYTES: usize = 65;
+const _: () = assert!(HG_PDQ_HEX_BYTES == 2 * HG_PDQ_HASH_BYTES + 1);
 /// Number of dihedral hashes written by `hg_pdq_hash_dihedral`.
 pub const HG_PDQ_DIHEDRAL_COUNT: usize = 8;
 

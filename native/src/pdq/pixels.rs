@@ -66,29 +66,35 @@ impl<'a> Pixels<'a> {
         stride: usize,
         layout: PixelLayout,
     ) -> Result<Self, PixelsError> {
+        // The reference indexes pixels with int; larger images are not PDQ-compatible anyway.
+        if width > i32::MAX as usize || height > i32::MAX as usize {
+            return Err(PixelsError::TooLarge);
+        }
+        if width == 0 || height == 0 {
+            // An empty image reads no pixels, so its stride and buffer do not matter.
+            return Ok(Pixels {
+                data: &[],
+                width,
+                height,
+                stride: 0,
+                layout,
+            });
+        }
         let row_bytes = width
             .checked_mul(layout.bytes_per_pixel())
             .ok_or(PixelsError::TooLarge)?;
         if stride < row_bytes {
             return Err(PixelsError::StrideTooSmall { stride, row_bytes });
         }
-        let needed = if height == 0 {
-            0
-        } else {
-            (height - 1)
-                .checked_mul(stride)
-                .and_then(|n| n.checked_add(row_bytes))
-                .ok_or(PixelsError::TooLarge)?
-        };
+        let needed = (height - 1)
+            .checked_mul(stride)
+            .and_then(|n| n.checked_add(row_bytes))
+            .ok_or(PixelsError::TooLarge)?;
         if data.len() < needed {
             return Err(PixelsError::BufferTooSmall {
                 needed,
                 got: data.len(),
             });
-        }
-        // Pixel counts are handled as f64 and i32 in the PDQ index maths.
-        if width > i32::MAX as usize || height > i32::MAX as usize {
-            return Err(PixelsError::TooLarge);
         }
         Ok(Pixels {
             data,
@@ -190,8 +196,15 @@ mod tests {
         // The last row need not be padded to the stride.
         assert!(Pixels::new(&buf, 10, 4, 30, PixelLayout::Grey8).is_ok());
         assert!(Pixels::new(&buf, 0, 0, 0, PixelLayout::Rgb8).is_ok());
+        // Empty images need neither a stride nor pixels.
+        assert!(Pixels::new(&[], 7, 0, 0, PixelLayout::Rgb8).is_ok());
+        assert!(Pixels::new(&[], 0, 9, 100, PixelLayout::Rgb8).is_ok());
         assert_eq!(
             Pixels::new(&buf, usize::MAX, 2, 0, PixelLayout::Rgba8).unwrap_err(),
+            PixelsError::TooLarge
+        );
+        assert_eq!(
+            Pixels::new(&buf, 1 << 31, 1, 1 << 33, PixelLayout::Grey8).unwrap_err(),
             PixelsError::TooLarge
         );
     }
