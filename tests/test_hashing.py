@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -263,3 +265,20 @@ def test_native_hashing_releases_the_gil() -> None:
     # most; released, it runs for nearly the whole time.
     assert elapsed > 3 * one_call
     assert spins > 50_000, (spins, elapsed)
+
+
+def test_memory_stays_small_for_extreme_aspect_ratios() -> None:
+    """The native downscaler streams: a 5 x 4,000,000 image (20 MB) must not need per-row
+    buffers (256 bytes a row would be another gigabyte)."""
+    code = (
+        "import resource, numpy as np, hashguard\n"
+        "tall = np.random.default_rng(0).integers(0, 256, (4_000_000, 5), dtype=np.uint8)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "h = hashguard.hash_image(tall)\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print((after - before) // 1024, h.quality)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    grown_mib, quality = map(int, out.stdout.split())
+    assert grown_mib < 64, f"hashing grew the process by {grown_mib} MiB"
+    assert 0 <= quality <= 100

@@ -10,6 +10,8 @@
 //!    still visit every sample, but only the 64 sampled columns are divided and kept;
 //! 4. pass 4 (along columns) over those 64 columns, divided only at the 64 sampled rows.
 //!
+//! Memory is a few bands and two rings of `window + BAND` rows, whatever the image's height.
+//!
 //! Each line keeps the reference's own add / subtract / divide sequence, so the result does not
 //! depend on how lines are grouped into lanes. The kernel parameter picks how tiles are
 //! transposed; everything else is plain code that the compiler vectorises for the target.
@@ -88,13 +90,15 @@ struct Downscaler<T> {
     /// The band with rows in lanes (padded to a multiple of 8 columns).
     lanes_in: Vec<Lanes>,
     lanes_out: Vec<Lanes>,
-    /// Pass-1 rows, by row index modulo its height.
+    /// Pass-1 rows and pass-3 rows (sampled columns only), by row index modulo `ring_rows`.
     ring: Vec<f32>,
-    ring_rows: usize,
-    /// Pass-2 running sums, one per column.
-    col_sums: Vec<f32>,
-    /// Pass-3 output at the sampled columns, every row.
     sampled: Vec<[f32; GRID]>,
+    ring_rows: usize,
+    pass2: ColumnSums,
+    pass4: ColumnSums,
+    out: [f32; GRID * GRID],
+    /// Next of the 64 sampled rows pass 4 has to emit.
+    next_out: usize,
     _kernel: std::marker::PhantomData<T>,
 }
 
@@ -104,7 +108,7 @@ impl<T: Transposer> Downscaler<T> {
         let along_rows = BoxWindow::for_len(w);
         let along_cols = BoxWindow::for_len(h);
         let padded = w.next_multiple_of(8);
-        // Pass 2 reads rows from `i - w` up to `i + ahead` while a whole band is being filled.
+        // Passes 2 and 4 read rows from `i - w` up to `i + ahead` while a band is being filled.
         let ring_rows = (along_cols.w + BAND + 1).min(h);
         Downscaler {
             w,
@@ -118,9 +122,12 @@ impl<T: Transposer> Downscaler<T> {
             lanes_in: vec![[0f32; BAND]; padded],
             lanes_out: vec![[0f32; BAND]; padded],
             ring: vec![0f32; ring_rows * padded],
+            sampled: vec![[0f32; GRID]; ring_rows],
             ring_rows,
-            col_sums: vec![0f32; w],
-            sampled: vec![[0f32; GRID]; h],
+            pass2: ColumnSums::new(w),
+            pass4: ColumnSums::new(GRID),
+            out: [0f32; GRID * GRID],
+            next_out: 0,
             _kernel: std::marker::PhantomData,
         }
     }
@@ -130,7 +137,6 @@ impl<T: Transposer> Downscaler<T> {
         let (w, h) = (self.w, self.h);
         let padded = w.next_multiple_of(8);
         let mut pass1_rows = 0;
-        let mut pass2_rows = 0;
         while pass1_rows < h {
             let nb = BAND.min(h - pass1_rows);
             for r in 0..nb {
@@ -138,19 +144,18 @@ impl<T: Transposer> Downscaler<T> {
             }
             self.pass1_band(pass1_rows, nb);
             pass1_rows += nb;
-            // Emit every pass-2 row whose entering sample now exists.
-            while pass2_rows < h
-                && (pass1_rows == h || pass2_rows + self.along_cols.ahead < pass1_rows)
-            {
-                self.pass2_row(pass2_rows);
-                pass2_rows += 1;
-                if pass2_rows % BAND == 0 || pass2_rows == h {
-                    let first = (pass2_rows - 1) / BAND * BAND;
-                    self.pass3_band(first, pass2_rows - first);
+            while self.pass2.ready(self.along_cols, pass1_rows) {
+                let i = self.pass2_row();
+                if (i + 1) % BAND == 0 || i + 1 == h {
+                    let first = i / BAND * BAND;
+                    self.pass3_band(first, i + 1 - first);
+                    while self.pass4.ready(self.along_cols, i + 1) {
+                        self.pass4_row();
+                    }
                 }
             }
         }
-        self.pass4()
+        self.out
     }
 
     /// Moves rows `0..nb` of a band into lanes; the unused lanes are zero.
@@ -209,33 +214,21 @@ impl<T: Transposer> Downscaler<T> {
         }
     }
 
-    /// Pass 2 output row `i` into band row `i % BAND`.
+    /// The next pass-2 row, into band row `i % BAND`; returns `i`.
     #[inline(always)]
-    fn pass2_row(&mut self, i: usize) {
-        let bw = self.along_cols;
+    fn pass2_row(&mut self) -> usize {
         let w = self.w;
-        let ring_rows = self.ring_rows;
-        let ring = &self.ring;
         let padded = w.next_multiple_of(8);
-        let row = |k: usize| &ring[(k % ring_rows) * padded..][..w];
-        let sums = &mut self.col_sums[..];
-        if i == 0 {
-            for k in 0..bw.ahead {
-                add_into(sums, row(k));
-            }
-        }
-        if let Some(k) = bw.entering(i) {
-            add_into(sums, row(k));
-        }
-        if let Some(k) = bw.leaving(i) {
-            sub_from(sums, row(k));
-        }
-        let count = bw.count(i) as f32;
+        let (ring, ring_rows) = (&self.ring, self.ring_rows);
+        let (i, count) = self
+            .pass2
+            .step(self.along_cols, |k| &ring[(k % ring_rows) * padded..][..w]);
         let r = i % BAND;
         let out = &mut self.pass2_band[r * padded..r * padded + w];
-        for (o, &s) in out.iter_mut().zip(sums.iter()) {
+        for (o, &s) in out.iter_mut().zip(&self.pass2.sums) {
             *o = s / count;
         }
+        i
     }
 
     /// Pass 3 on pass-2 rows `first..first + nb`, keeping only the sampled columns.
@@ -262,39 +255,69 @@ impl<T: Transposer> Downscaler<T> {
             }
         }
         for r in 0..nb {
-            let row = &mut self.sampled[first + r];
+            let row = &mut self.sampled[(first + r) % self.ring_rows];
             for (j, p) in picked.iter().enumerate() {
                 row[j] = p[r];
             }
         }
     }
 
-    /// Pass 4 down the 64 sampled columns, divided only at the sampled rows.
+    /// The next pass-4 row down the 64 sampled columns, kept only if it is a sampled row.
     #[inline(always)]
-    fn pass4(&self) -> [f32; GRID * GRID] {
-        let bw = self.along_cols;
-        let mut sums = [0f32; GRID];
-        let mut out = [0f32; GRID * GRID];
-        for k in 0..bw.ahead {
-            add_into(&mut sums, &self.sampled[k]);
+    fn pass4_row(&mut self) {
+        let (sampled, ring_rows) = (&self.sampled, self.ring_rows);
+        let (i, count) = self
+            .pass4
+            .step(self.along_cols, |k| &sampled[k % ring_rows][..]);
+        // Small images sample the same row more than once.
+        while self.next_out < GRID && self.rows[self.next_out] == i {
+            let out = &mut self.out[self.next_out * GRID..(self.next_out + 1) * GRID];
+            for (o, &s) in out.iter_mut().zip(&self.pass4.sums) {
+                *o = s / count;
+            }
+            self.next_out += 1;
         }
-        let mut next = 0;
-        for i in 0..self.h {
-            if let Some(k) = bw.entering(i) {
-                add_into(&mut sums, &self.sampled[k]);
-            }
-            if let Some(k) = bw.leaving(i) {
-                sub_from(&mut sums, &self.sampled[k]);
-            }
-            let count = bw.count(i) as f32;
-            while next < GRID && self.rows[next] == i {
-                for (o, &s) in out[next * GRID..(next + 1) * GRID].iter_mut().zip(&sums) {
-                    *o = s / count;
-                }
-                next += 1;
+    }
+}
+
+/// One running sum per column for a box filter down the image, fed one output row at a time.
+struct ColumnSums {
+    sums: Vec<f32>,
+    next: usize,
+}
+
+impl ColumnSums {
+    fn new(width: usize) -> Self {
+        ColumnSums {
+            sums: vec![0f32; width],
+            next: 0,
+        }
+    }
+
+    /// Whether the next output row can be taken once `available` input rows exist.
+    #[inline(always)]
+    fn ready(&self, bw: BoxWindow, available: usize) -> bool {
+        self.next < bw.n && (available == bw.n || self.next + bw.ahead < available)
+    }
+
+    /// Takes the sums to the next output row, reading input row `k` through `row(k)`; returns
+    /// the row index and its divisor.
+    #[inline(always)]
+    fn step<'a>(&mut self, bw: BoxWindow, row: impl Fn(usize) -> &'a [f32]) -> (usize, f32) {
+        let i = self.next;
+        if i == 0 {
+            for k in 0..bw.ahead {
+                add_into(&mut self.sums, row(k));
             }
         }
-        out
+        if let Some(k) = bw.entering(i) {
+            add_into(&mut self.sums, row(k));
+        }
+        if let Some(k) = bw.leaving(i) {
+            sub_from(&mut self.sums, row(k));
+        }
+        self.next += 1;
+        (i, bw.count(i) as f32)
     }
 }
 
