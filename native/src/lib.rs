@@ -2,4 +2,5 @@
 //! with a C ABI in `ffi`.
 
 pub mod ffi;
+pub mod index;
 pub mod pdq;
