@@ -15,6 +15,12 @@
 // Number of dihedral hashes written by `hg_pdq_hash_dihedral`.
 #define HG_PDQ_DIHEDRAL_COUNT 8
 
+// The largest radius a query accepts.
+#define HG_PDQ_MAX_DISTANCE 256
+
+// Lists smaller than this are scanned: the tables would not pay for their memory.
+#define MULTI_INDEX_MIN_ENTRIES 20000
+
 // Result of every fallible call. 0 is success; every other value comes with a message from
 // `hg_last_error_message`. Values are stable and never reused.
 enum hg_status
@@ -31,6 +37,9 @@ enum hg_status
   HG_BUFFER_TOO_SMALL = 3,
   // Text could not be parsed (for example a PDQ hash that is not 64 hex digits).
   HG_PARSE_ERROR = 4,
+  // A caller-owned output buffer is too small; the size needed was written to the call's
+  // count output, and the call can be repeated with a larger buffer.
+  HG_OUTPUT_TOO_SMALL = 5,
   // A bug inside hashguard was caught at the boundary; the call had no effect on outputs
   // that can be relied on. Please report it with the message.
   HG_INTERNAL_ERROR = 255,
@@ -62,6 +71,42 @@ typedef enum hg_pixel_layout hg_pixel_layout;
 typedef uint32_t hg_pixel_layout;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// Index modes for `hg_pdq_index_new` (passed as `uint32_t`).
+enum hg_index_mode
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Compact below 20,000 entries, multi-index from there.
+  HG_INDEX_AUTO = 0,
+  // Codes and ids only (40 bytes an entry); queries scan every entry.
+  HG_INDEX_COMPACT = 1,
+  // Adds multi-index hashing tables (about 90 bytes an entry at 10 million).
+  HG_INDEX_MULTI_INDEX = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum hg_index_mode hg_index_mode;
+#else
+typedef uint32_t hg_index_mode;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// An index of PDQ hashes. Opaque; immutable once built, so any number of threads may query
+// one handle at once. Free it with `hg_pdq_index_free`.
+typedef struct hg_pdq_index hg_pdq_index;
+
+// One entry found by a query.
+typedef struct hg_match {
+  // The entry's id, as given when the index was built.
+  uint64_t id;
+  // Hamming distance between the query (or its matching variant) and the entry.
+  uint32_t distance;
+  // For dihedral queries, the variant that matched (0..8, in `hg_pdq_hash_dihedral`
+  // order); 0 for plain queries.
+  uint32_t transform;
+} hg_match;
 
 
 
@@ -152,6 +197,97 @@ const char *hg_version(void);
 //
 // Thread-safety: may be called from any number of threads at once.
 const char *hg_pdq_kernel(void);
+
+// Builds an index over `count` hashes (32 bytes each, hex-text order, back to back) with entry
+// ids `ids` (`count` values; duplicates allowed) in `mode` (an `HgIndexMode`), and stores the
+// new handle in `*out_index`. Copies what it needs: the inputs may be freed afterwards.
+//
+// Thread-safety: may be called from any number of threads at once; builds on several threads.
+//
+// # Safety
+// `hashes` and `ids` must be valid for `count` elements; `out_index` must be writable.
+hg_status hg_pdq_index_new(const uint8_t *hashes,
+                           const uint64_t *ids,
+                           size_t count,
+                           uint32_t mode,
+                           struct hg_pdq_index **out_index);
+
+// Frees an index. NULL is allowed and does nothing. No query may be running on it.
+//
+// # Safety
+// `index` must be null or a handle from `hg_pdq_index_new` not yet freed.
+void hg_pdq_index_free(struct hg_pdq_index *index);
+
+// Number of entries, or 0 for NULL. Thread-safe.
+//
+// # Safety
+// `index` must be null or a live handle.
+size_t hg_pdq_index_len(const struct hg_pdq_index *index);
+
+// Heap bytes the index holds, or 0 for NULL. Thread-safe.
+//
+// # Safety
+// `index` must be null or a live handle.
+size_t hg_pdq_index_memory_bytes(const struct hg_pdq_index *index);
+
+// The mode the index was built in (`HG_INDEX_COMPACT` or `HG_INDEX_MULTI_INDEX`), or
+// `HG_INDEX_AUTO` for NULL. Thread-safe.
+//
+// # Safety
+// `index` must be null or a live handle.
+uint32_t hg_pdq_index_mode(const struct hg_pdq_index *index);
+
+// Finds every entry within `max_distance` bits of `hash` (32 bytes). Writes the matches,
+// closest first, to `out` (room for `out_cap`) and their number to `*out_count`; when there
+// are more than `out_cap`, returns `HG_OUTPUT_TOO_SMALL` with `*out_count` set to the number
+// needed.
+//
+// Thread-safety: any number of threads may query one index at once.
+//
+// # Safety
+// `index` must be a live handle; `hash` 32 bytes; `out` valid for `out_cap` matches.
+hg_status hg_pdq_index_query(const struct hg_pdq_index *index,
+                             const uint8_t *hash,
+                             uint32_t max_distance,
+                             struct hg_match *out,
+                             size_t out_cap,
+                             size_t *out_count);
+
+// Finds every entry within `max_distance` bits of any of the 8 dihedral hashes of one image
+// (`hashes`: 8 x 32 bytes in `hg_pdq_hash_dihedral` order). Each entry is reported once, with
+// the closest variant in `transform`. Output as for `hg_pdq_index_query`.
+//
+// Thread-safety: any number of threads may query one index at once.
+//
+// # Safety
+// `index` must be a live handle; `hashes` 256 bytes; `out` valid for `out_cap` matches.
+hg_status hg_pdq_index_query_dihedral(const struct hg_pdq_index *index,
+                                      const uint8_t *hashes,
+                                      uint32_t max_distance,
+                                      struct hg_match *out,
+                                      size_t out_cap,
+                                      size_t *out_count);
+
+// Runs `count` queries (`hashes`: `count` x 32 bytes) on up to `threads` threads (0: one per
+// CPU). The matches of query `i` are `out[out_offsets[i] .. out_offsets[i + 1]]`, each closest
+// first; `out_offsets` has room for `count + 1` values and `*out_total` receives the total.
+// When the total is over `out_cap`, returns `HG_OUTPUT_TOO_SMALL` with `*out_total` set to the
+// number needed.
+//
+// Thread-safety: any number of threads may query one index at once.
+//
+// # Safety
+// `index` must be a live handle; `hashes` `count` x 32 bytes; `out` valid for `out_cap`
+// matches; `out_offsets` for `count + 1` values.
+hg_status hg_pdq_index_query_batch(const struct hg_pdq_index *index,
+                                   const uint8_t *hashes,
+                                   size_t count,
+                                   uint32_t max_distance,
+                                   uint32_t threads,
+                                   struct hg_match *out,
+                                   size_t out_cap,
+                                   size_t *out_offsets,
+                                   size_t *out_total);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -167,3 +167,142 @@ fn static_strings() {
     let k = unsafe { CStr::from_ptr(hg_pdq_kernel()) }.to_str().unwrap();
     assert_eq!(k, pdq::Kernel::best().name());
 }
+
+fn index_of(hashes: &[[u8; 32]], ids: &[u64], mode: u32) -> *mut HgPdqIndex {
+    let flat: Vec<u8> = hashes.iter().flatten().copied().collect();
+    let mut index = ptr::null_mut();
+    let status =
+        unsafe { hg_pdq_index_new(flat.as_ptr(), ids.as_ptr(), ids.len(), mode, &mut index) };
+    assert_eq!(status, HgStatus::HgOk, "{}", last_error());
+    assert!(!index.is_null());
+    index
+}
+
+fn flip(h: [u8; 32], bits: usize) -> [u8; 32] {
+    let mut out = h;
+    for b in 0..bits {
+        out[b / 8] ^= 1 << (b % 8);
+    }
+    out
+}
+
+#[test]
+fn index_round_trip_through_the_c_abi() {
+    let base: Vec<[u8; 32]> = (0..50u8).map(|i| [i.wrapping_mul(37); 32]).collect();
+    let mut hashes = base.clone();
+    hashes.push(flip(base[3], 5));
+    hashes.push(base[3]);
+    let ids: Vec<u64> = (0..hashes.len() as u64).map(|i| 1000 + i).collect();
+    for mode in [0u32, 1, 2] {
+        let index = index_of(&hashes, &ids, mode);
+        unsafe {
+            assert_eq!(hg_pdq_index_len(index), hashes.len());
+            assert!(hg_pdq_index_memory_bytes(index) >= hashes.len() * 40);
+            let want_mode = if mode == 2 { 2 } else { 1 };
+            assert_eq!(hg_pdq_index_mode(index), want_mode);
+
+            let mut out = [HgMatch::default(); 8];
+            let mut n = 0usize;
+            let q = base[3];
+            let status = hg_pdq_index_query(index, q.as_ptr(), 31, out.as_mut_ptr(), 8, &mut n);
+            assert_eq!(status, HgStatus::HgOk);
+            assert_eq!(n, 3);
+            let got: Vec<(u64, u32)> = out[..n].iter().map(|m| (m.id, m.distance)).collect();
+            assert_eq!(
+                got,
+                vec![(1003, 0), (1051, 0), (1050, 5)],
+                "closest first, then id"
+            );
+
+            // Too small: the count says how many are needed.
+            let status = hg_pdq_index_query(index, q.as_ptr(), 31, out.as_mut_ptr(), 2, &mut n);
+            assert_eq!(status, HgStatus::HgOutputTooSmall);
+            assert_eq!(n, 3);
+            let status = hg_pdq_index_query(index, q.as_ptr(), 4, out.as_mut_ptr(), 8, &mut n);
+            assert_eq!((status, n), (HgStatus::HgOk, 2));
+
+            // Dihedral: the match is reported with the variant that found it.
+            let mut variants = [[0xEEu8; 32]; 8];
+            variants[5] = flip(base[7], 2);
+            let flat: Vec<u8> = variants.iter().flatten().copied().collect();
+            let status =
+                hg_pdq_index_query_dihedral(index, flat.as_ptr(), 31, out.as_mut_ptr(), 8, &mut n);
+            assert_eq!(status, HgStatus::HgOk);
+            assert_eq!(n, 1);
+            assert_eq!((out[0].id, out[0].distance, out[0].transform), (1007, 2, 5));
+
+            // Batch: offsets delimit each query's matches.
+            let qs: Vec<u8> = [base[3], [0x55; 32], base[9]]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            let mut offsets = [0usize; 4];
+            let mut total = 0usize;
+            let mut many = [HgMatch::default(); 16];
+            let status = hg_pdq_index_query_batch(
+                index,
+                qs.as_ptr(),
+                3,
+                31,
+                2,
+                many.as_mut_ptr(),
+                16,
+                offsets.as_mut_ptr(),
+                &mut total,
+            );
+            assert_eq!(status, HgStatus::HgOk, "{}", last_error());
+            assert_eq!(offsets, [0, 3, 3, 4]);
+            assert_eq!(total, 4);
+            assert_eq!(many[3].id, 1009);
+            let status = hg_pdq_index_query_batch(
+                index,
+                qs.as_ptr(),
+                3,
+                31,
+                2,
+                many.as_mut_ptr(),
+                1,
+                offsets.as_mut_ptr(),
+                &mut total,
+            );
+            assert_eq!((status, total), (HgStatus::HgOutputTooSmall, 4));
+            hg_pdq_index_free(index);
+        }
+    }
+}
+
+#[test]
+fn index_argument_errors() {
+    let ids = [1u64];
+    let hash = [0u8; 32];
+    let mut index = ptr::null_mut();
+    unsafe {
+        assert_eq!(
+            hg_pdq_index_new(hash.as_ptr(), ids.as_ptr(), 1, 7, &mut index),
+            HgStatus::HgInvalidArgument
+        );
+        assert_eq!(last_error(), "unknown index mode 7");
+        assert_eq!(
+            hg_pdq_index_new(ptr::null(), ids.as_ptr(), 1, 0, &mut index),
+            HgStatus::HgNullPointer
+        );
+        assert_eq!(
+            hg_pdq_index_new(hash.as_ptr(), ptr::null(), 1, 0, &mut index),
+            HgStatus::HgNullPointer
+        );
+        assert!(index.is_null());
+        // An empty index is valid and finds nothing.
+        let empty = index_of(&[], &[], 0);
+        let mut n = 99usize;
+        let status = hg_pdq_index_query(empty, hash.as_ptr(), 63, ptr::null_mut(), 0, &mut n);
+        assert_eq!((status, n), (HgStatus::HgOk, 0));
+        let status = hg_pdq_index_query(empty, hash.as_ptr(), 257, ptr::null_mut(), 0, &mut n);
+        assert_eq!(status, HgStatus::HgInvalidArgument);
+        let status = hg_pdq_index_query(ptr::null(), hash.as_ptr(), 31, ptr::null_mut(), 0, &mut n);
+        assert_eq!(status, HgStatus::HgNullPointer);
+        assert_eq!(hg_pdq_index_len(ptr::null()), 0);
+        hg_pdq_index_free(empty);
+        hg_pdq_index_free(ptr::null_mut());
+    }
+}

@@ -14,6 +14,7 @@ from hashguard.hashing import (
     hash_many,
 )
 from hashguard.image import DEFAULT_MAX_PIXELS
+from hashguard.index import PdqIndex
 
 __version__ = version()
 
@@ -26,6 +27,7 @@ __all__ = [
     "ImageError",
     "NativeError",
     "PdqHash",
+    "PdqIndex",
     "__version__",
     "fingerprint",
     "hash_image",

@@ -1,8 +1,10 @@
 //! The C ABI. No logic lives here: argument checking, the panic boundary, status codes and the
 //! per-thread last error message. Conventions are written down in `docs/c-abi.md`.
 
+mod index;
 mod status;
 
+pub use index::*;
 pub use status::HgStatus;
 use status::{fail, guard, Failure};
 
@@ -74,7 +76,7 @@ unsafe fn pixels_from<'a>(
     })
 }
 
-fn null_arg(name: &str) -> Failure {
+pub(crate) fn null_arg(name: &str) -> Failure {
     fail(HgStatus::HgNullPointer, format!("{name} is NULL"))
 }
 
@@ -82,7 +84,11 @@ fn null_arg(name: &str) -> Failure {
 ///
 /// # Safety
 /// A non-null `ptr` must be valid for writes of `len` elements.
-unsafe fn out_slice<'a, T>(ptr: *mut T, len: usize, name: &str) -> Result<&'a mut [T], Failure> {
+pub(crate) unsafe fn out_slice<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    name: &str,
+) -> Result<&'a mut [T], Failure> {
     if ptr.is_null() {
         return Err(null_arg(name));
     }

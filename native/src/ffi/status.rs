@@ -17,6 +17,9 @@ pub enum HgStatus {
     HgBufferTooSmall = 3,
     /// Text could not be parsed (for example a PDQ hash that is not 64 hex digits).
     HgParseError = 4,
+    /// A caller-owned output buffer is too small; the size needed was written to the call's
+    /// count output, and the call can be repeated with a larger buffer.
+    HgOutputTooSmall = 5,
     /// A bug inside hashguard was caught at the boundary; the call had no effect on outputs
     /// that can be relied on. Please report it with the message.
     HgInternalError = 255,
