@@ -120,13 +120,19 @@ impl Mih {
         (0..m).map(move |t| if t <= r { Some(s) } else { s.checked_sub(1) })
     }
 
-    /// Buckets a query would visit: the planner's estimate of its cost.
-    pub fn probes(&self, max_distance: u32) -> f64 {
-        self.tables
-            .iter()
-            .zip(self.radii(max_distance))
-            .filter_map(|(t, r)| r.map(|r| ball(t.hi_bits, r.min(t.hi_bits))))
-            .sum()
+    /// Expected (buckets visited, candidates checked) for a query at this radius against
+    /// uniformly spread entries: the planner's estimate of its cost.
+    pub fn cost(&self, max_distance: u32) -> (f64, f64) {
+        let mut buckets = 0.0;
+        let mut candidates = 0.0;
+        for (t, r) in self.tables.iter().zip(self.radii(max_distance)) {
+            if let Some(r) = r {
+                buckets += ball(t.hi_bits, r.min(t.hi_bits));
+                let share = ball(t.bits, r.min(t.bits)) / 2f64.powi(t.bits as i32);
+                candidates += share * t.entry.len() as f64;
+            }
+        }
+        (buckets, candidates)
     }
 
     /// Calls `emit(entry, distance)` once for every entry within `max_distance` of `q`.
@@ -146,6 +152,7 @@ impl Mih {
         const AHEAD: usize = 8;
         let radii: Vec<Option<u32>> = self.radii(max_distance).collect();
         let mut buckets: Vec<(u32, u32, u32)> = Vec::new();
+        // (table, slot): entry numbers are read only for slots that pass the low-bits filter.
         let mut candidates: Vec<(u32, u32)> = Vec::new();
         for (t, table) in self.tables.iter().enumerate() {
             let Some(radius) = radii[t] else { continue };
@@ -164,23 +171,27 @@ impl Mih {
             for (i, &(a, b, left)) in buckets.iter().enumerate() {
                 if let Some(&(next, _, _)) = buckets.get(i + AHEAD) {
                     prefetch(&table.lo[next as usize]);
-                    prefetch(&table.entry[next as usize]);
                 }
-                for k in a as usize..b as usize {
-                    if (table.lo[k] ^ lo_q).count_ones() <= left {
-                        candidates.push((table.entry[k], t as u32));
+                for k in a..b {
+                    if (table.lo[k as usize] ^ lo_q).count_ones() <= left {
+                        candidates.push((t as u32, k));
                     }
                 }
             }
         }
-        for (i, &(e, t)) in candidates.iter().enumerate() {
-            if let Some(&(next, _)) = candidates.get(i + AHEAD) {
-                prefetch(&codes[next as usize]);
+        let entry_of = |&(t, k): &(u32, u32)| self.tables[t as usize].entry[k as usize];
+        for (i, c) in candidates.iter().enumerate() {
+            if let Some(&(t, k)) = candidates.get(i + 2 * AHEAD) {
+                prefetch(&self.tables[t as usize].entry[k as usize]);
             }
+            if let Some(ahead) = candidates.get(i + AHEAD) {
+                prefetch(&codes[entry_of(ahead) as usize]);
+            }
+            let e = entry_of(c);
             let x = &codes[e as usize];
             let d = distance(q, x);
             // Report an entry from the first table that can find it, so each once.
-            if d <= max_distance && !self.found_earlier(t as usize, &radii, q, x) {
+            if d <= max_distance && !self.found_earlier(c.0 as usize, &radii, q, x) {
                 emit(e, d);
             }
         }

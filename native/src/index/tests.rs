@@ -136,7 +136,7 @@ fn check_shape(name: &str, codes: Vec<Code>, seed: u64) {
                 // The multi-index tables themselves, even where the planner would scan.
                 let mut got = Vec::new();
                 let tables = index.mih.as_ref();
-                let heavy = tables.is_some_and(|m| m.probes(r) > 200_000.0);
+                let heavy = tables.is_some_and(|m| m.cost(r).0 > 200_000.0);
                 if !heavy {
                     index.query_via(tables, &hash_of(&q), r, &mut got);
                     assert_eq!(sorted(got), want, "{name} {what} r={r}");
@@ -262,4 +262,35 @@ fn memory_and_empty_lists() {
     assert_eq!(compact.memory_bytes(), 1000 * 40);
     let multi = PdqIndex::from_codes(codes, ids, Mode::MultiIndex);
     assert!(multi.memory_bytes() > compact.memory_bytes());
+}
+
+/// Prints scan and table times around the planner's break-even point, to set
+/// `MISS_COST_IN_ENTRIES`: `cargo test --release calibrate_planner -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn calibrate_planner() {
+    let mut rng = Rng(1);
+    for n in [30_000usize, 300_000, 3_000_000] {
+        let codes = uniform(&mut rng, n);
+        let ids: Vec<u64> = (0..n as u64).collect();
+        let index = PdqIndex::from_codes(codes.clone(), ids, Mode::MultiIndex);
+        for r in [31u32, 40, 47, 55, 63] {
+            let qs: Vec<Hash256> = (0..20)
+                .map(|i| hash_of(&rng.flip(&codes[i * 31 % n], 10)))
+                .collect();
+            let mut time = |tables: Option<&Mih>| {
+                let t = std::time::Instant::now();
+                for q in &qs {
+                    let mut out = Vec::new();
+                    index.query_via(tables, q, r, &mut out);
+                }
+                t.elapsed().as_secs_f64() / qs.len() as f64 * 1e6
+            };
+            let scan = time(None);
+            let tab = time(index.mih.as_ref());
+            let (b, c) = index.mih.as_ref().unwrap().cost(r);
+            let chosen = index.tables_for(r).is_some();
+            println!("n={n} r={r} scan {scan:.0}us tables {tab:.0}us buckets {b:.0} cands {c:.0} planner->tables {chosen}");
+        }
+    }
 }
