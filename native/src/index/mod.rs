@@ -119,8 +119,7 @@ impl PdqIndex {
     fn tables_for(&self, max_distance: u32) -> Option<&Mih> {
         self.mih.as_ref().filter(|m| {
             let (buckets, candidates) = m.cost(max_distance);
-            buckets * BUCKET_COST_IN_ENTRIES + candidates * CANDIDATE_COST_IN_ENTRIES
-                < self.codes.len() as f64
+            (buckets + candidates) * MISS_COST_IN_ENTRIES < self.codes.len() as f64
         })
     }
 
