@@ -278,7 +278,7 @@ fn calibrate_planner() {
             let qs: Vec<Hash256> = (0..20)
                 .map(|i| hash_of(&rng.flip(&codes[i * 31 % n], 10)))
                 .collect();
-            let mut time = |tables: Option<&Mih>| {
+            let time = |tables: Option<&Mih>| {
                 let t = std::time::Instant::now();
                 for q in &qs {
                     let mut out = Vec::new();
