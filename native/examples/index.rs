@@ -41,8 +41,9 @@ fn main() {
             t.elapsed().as_secs_f64(),
             index.memory_bytes() as f64 / n as f64
         );
-        let queries: Vec<Hash256> = (0..200).map(|_| hash()).collect();
-        let near: Vec<Hash256> = (0..200)
+        let nq: usize = std::env::var("QUERIES").map_or(200, |v| v.parse().expect("QUERIES"));
+        let queries: Vec<Hash256> = (0..nq).map(|_| hash()).collect();
+        let near: Vec<Hash256> = (0..nq)
             .map(|i| {
                 let mut h = hashes[i * 7919 % n];
                 for k in 0..20 {

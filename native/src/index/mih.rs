@@ -149,7 +149,10 @@ impl Mih {
         max_distance: u32,
         mut emit: impl FnMut(u32, u32),
     ) {
-        const AHEAD: usize = 8;
+        // Lookahead in buckets (each a few dozen slots of work) and in candidates (each a few
+        // nanoseconds of work, so many more are needed to cover a memory latency).
+        const BUCKETS_AHEAD: usize = 8;
+        const CANDIDATES_AHEAD: usize = 24;
         let radii: Vec<Option<u32>> = self.radii(max_distance).collect();
         let mut buckets: Vec<(u32, u32, u32)> = Vec::new();
         // (table, slot): entry numbers are read only for slots that pass the low-bits filter.
@@ -169,22 +172,20 @@ impl Mih {
                 }
             });
             for (i, &(a, b, left)) in buckets.iter().enumerate() {
-                if let Some(&(next, _, _)) = buckets.get(i + AHEAD) {
+                if let Some(&(next, _, _)) = buckets.get(i + BUCKETS_AHEAD) {
                     prefetch(&table.lo[next as usize]);
                 }
-                for k in a..b {
-                    if (table.lo[k as usize] ^ lo_q).count_ones() <= left {
-                        candidates.push((t as u32, k));
-                    }
-                }
+                filter_bucket(&table.lo, a, b, lo_q, left, |k| {
+                    candidates.push((t as u32, k))
+                });
             }
         }
         let entry_of = |&(t, k): &(u32, u32)| self.tables[t as usize].entry[k as usize];
         for (i, c) in candidates.iter().enumerate() {
-            if let Some(&(t, k)) = candidates.get(i + 2 * AHEAD) {
+            if let Some(&(t, k)) = candidates.get(i + 2 * CANDIDATES_AHEAD) {
                 prefetch(&self.tables[t as usize].entry[k as usize]);
             }
-            if let Some(ahead) = candidates.get(i + AHEAD) {
+            if let Some(ahead) = candidates.get(i + CANDIDATES_AHEAD) {
                 prefetch(&codes[entry_of(ahead) as usize]);
             }
             let e = entry_of(c);
@@ -207,6 +208,40 @@ impl Mih {
         })
     }
 }
+
+/// Calls `pass(k)` for every slot `k` in `a..b` whose low bits are within `left` bits of
+/// `lo_q`, eight slots at a time: byte-wise popcounts and comparisons in one u64 (SWAR), so
+/// the loop has no data-dependent branch per slot. `lo` has `LO_PAD` readable bytes past the
+/// last slot.
+#[inline(always)]
+fn filter_bucket(lo: &[u8], a: u32, b: u32, lo_q: u8, left: u32, mut pass: impl FnMut(u32)) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let q = u64::from(lo_q) * ONES;
+    // A byte's count plus (0x7f - left) reaches 0x80 exactly when the count exceeds `left`.
+    let bias = (0x7f - u64::from(left.min(8) as u8)) * ONES;
+    let mut k = a;
+    while k < b {
+        let word = u64::from_le_bytes(lo[k as usize..k as usize + 8].try_into().expect("8"));
+        let x = word ^ q;
+        let x = x - ((x >> 1) & 0x5555_5555_5555_5555);
+        let x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+        let counts = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+        let mut passes = !(counts + bias) & HIGH;
+        let valid = b - k;
+        if valid < 8 {
+            passes &= (1u64 << (8 * valid)) - 1;
+        }
+        while passes != 0 {
+            pass(k + passes.trailing_zeros() / 8);
+            passes &= passes - 1;
+        }
+        k += 8;
+    }
+}
+
+/// Readable bytes kept after the last low-bits slot, for `filter_bucket`'s 8-byte reads.
+const LO_PAD: usize = 8;
 
 #[inline(always)]
 fn prefetch<T>(p: &T) {
@@ -231,7 +266,7 @@ fn build_table(codes: &[Code], start: u32, bits: u32, hi_bits: u32) -> Table {
     }
     let offsets = counts.clone();
     let mut next = counts;
-    let mut lo = vec![0u8; codes.len()];
+    let mut lo = vec![0u8; codes.len() + LO_PAD];
     let mut entry = vec![0u32; codes.len()];
     for (e, c) in codes.iter().enumerate() {
         let key = field(c, start, bits);
@@ -295,6 +330,26 @@ mod tests {
                 .filter(|v| (v ^ 0b1010).count_ones() <= radius)
                 .count();
             assert_eq!(seen.len(), want);
+        }
+    }
+
+    #[test]
+    fn bucket_filter_agrees_with_popcount() {
+        let lo: Vec<u8> = (0..100u32)
+            .map(|i| (i * 37 + i / 3) as u8)
+            .chain([0xAA; LO_PAD])
+            .collect();
+        for (a, b) in [(0, 100), (3, 4), (5, 21), (90, 100), (7, 7)] {
+            for lo_q in [0u8, 0x5a, 0xff] {
+                for left in 0..=8 {
+                    let mut got = Vec::new();
+                    filter_bucket(&lo, a, b, lo_q, left, |k| got.push(k));
+                    let want: Vec<u32> = (a..b)
+                        .filter(|&k| (lo[k as usize] ^ lo_q).count_ones() <= left)
+                        .collect();
+                    assert_eq!(got, want, "{a}..{b} q={lo_q} left={left}");
+                }
+            }
         }
     }
 
