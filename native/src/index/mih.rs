@@ -135,65 +135,71 @@ impl Mih {
         (buckets, candidates)
     }
 
-    /// Calls `emit(entry, distance)` once for every entry within `max_distance` of `q`.
+    /// Calls `emit(query, entry, distance)` once for every entry within `max_distance` of each
+    /// of the queries `qs` (at most 256 of them).
     ///
-    /// Two passes, each prefetching a few steps ahead so that the cache misses of many
-    /// buckets, and then of many candidates, are in flight at once: first every probed bucket
-    /// is filtered on its low bits into a list of candidates, then the candidates' codes are
-    /// checked.
+    /// Two passes over all the queries together, each prefetching ahead so that the cache
+    /// misses of many buckets, and then of many candidates, are in flight at once: first every
+    /// probed bucket is filtered on its low bits into a list of candidate slots, then the
+    /// candidates' entry numbers and codes are read and checked.
     #[inline(always)]
     pub fn query(
         &self,
         codes: &[Code],
-        q: &Code,
+        qs: &[Code],
         max_distance: u32,
-        mut emit: impl FnMut(u32, u32),
+        mut emit: impl FnMut(usize, u32, u32),
     ) {
         // Lookahead in buckets (each a few dozen slots of work) and in candidates (each a few
         // nanoseconds of work, so many more are needed to cover a memory latency).
         const BUCKETS_AHEAD: usize = 8;
         const CANDIDATES_AHEAD: usize = 24;
+        assert!(qs.len() <= 256 && self.tables.len() <= 256);
         let radii: Vec<Option<u32>> = self.radii(max_distance).collect();
         let mut buckets: Vec<(u32, u32, u32)> = Vec::new();
-        // (table, slot): entry numbers are read only for slots that pass the low-bits filter.
+        // (query << 8 | table, slot): entry numbers are read only for slots that pass the
+        // low-bits filter.
         let mut candidates: Vec<(u32, u32)> = Vec::new();
-        for (t, table) in self.tables.iter().enumerate() {
-            let Some(radius) = radii[t] else { continue };
-            let key = field(q, table.start, table.bits);
-            let lo_bits = table.lo_bits();
-            let hi_q = key >> lo_bits;
-            let lo_q = (key & ((1 << lo_bits) - 1)) as u8;
-            buckets.clear();
-            for_each_within(hi_q, table.hi_bits, radius, |hi, used| {
-                let a = table.offsets[hi as usize];
-                let b = table.offsets[hi as usize + 1];
-                if a < b {
-                    buckets.push((a, b, radius - used));
-                }
-            });
-            for (i, &(a, b, left)) in buckets.iter().enumerate() {
-                if let Some(&(next, _, _)) = buckets.get(i + BUCKETS_AHEAD) {
-                    prefetch(&table.lo[next as usize]);
-                }
-                filter_bucket(&table.lo, a, b, lo_q, left, |k| {
-                    candidates.push((t as u32, k))
+        for (v, q) in qs.iter().enumerate() {
+            for (t, table) in self.tables.iter().enumerate() {
+                let Some(radius) = radii[t] else { continue };
+                let key = field(q, table.start, table.bits);
+                let lo_bits = table.lo_bits();
+                let hi_q = key >> lo_bits;
+                let lo_q = (key & ((1 << lo_bits) - 1)) as u8;
+                buckets.clear();
+                for_each_within(hi_q, table.hi_bits, radius, |hi, used| {
+                    let a = table.offsets[hi as usize];
+                    let b = table.offsets[hi as usize + 1];
+                    if a < b {
+                        buckets.push((a, b, radius - used));
+                    }
                 });
+                let tag = (v << 8 | t) as u32;
+                for (i, &(a, b, left)) in buckets.iter().enumerate() {
+                    if let Some(&(next, _, _)) = buckets.get(i + BUCKETS_AHEAD) {
+                        prefetch(&table.lo[next as usize]);
+                    }
+                    filter_bucket(&table.lo, a, b, lo_q, left, |k| candidates.push((tag, k)));
+                }
             }
         }
-        let entry_of = |&(t, k): &(u32, u32)| self.tables[t as usize].entry[k as usize];
+        let entry_of =
+            |&(tag, k): &(u32, u32)| self.tables[(tag & 0xff) as usize].entry[k as usize];
         for (i, c) in candidates.iter().enumerate() {
-            if let Some(&(t, k)) = candidates.get(i + 2 * CANDIDATES_AHEAD) {
-                prefetch(&self.tables[t as usize].entry[k as usize]);
+            if let Some(&(tag, k)) = candidates.get(i + 2 * CANDIDATES_AHEAD) {
+                prefetch(&self.tables[(tag & 0xff) as usize].entry[k as usize]);
             }
             if let Some(ahead) = candidates.get(i + CANDIDATES_AHEAD) {
                 prefetch(&codes[entry_of(ahead) as usize]);
             }
+            let (v, t) = ((c.0 >> 8) as usize, (c.0 & 0xff) as usize);
             let e = entry_of(c);
             let x = &codes[e as usize];
-            let d = distance(q, x);
-            // Report an entry from the first table that can find it, so each once.
-            if d <= max_distance && !self.found_earlier(c.0 as usize, &radii, q, x) {
-                emit(e, d);
+            let d = distance(&qs[v], x);
+            // Report an entry from the first table that can find it, so each once per query.
+            if d <= max_distance && !self.found_earlier(t, &radii, &qs[v], x) {
+                emit(v, e, d);
             }
         }
     }

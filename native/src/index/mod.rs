@@ -144,7 +144,11 @@ impl PdqIndex {
             })
         };
         match tables {
-            Some(mih) => kernels::mih_query(mih, &self.codes, &q, max_distance, &mut emit),
+            Some(mih) => {
+                kernels::mih_query(mih, &self.codes, &[q], max_distance, &mut |_, e, d| {
+                    emit(e, d)
+                })
+            }
             None => kernels::scan(&self.codes, &q, max_distance, &mut emit),
         }
     }
@@ -166,11 +170,9 @@ impl PdqIndex {
         let mut found: Vec<(u32, u32, u32)> = Vec::new();
         match tables {
             Some(mih) => {
-                for (t, q) in qs.iter().enumerate() {
-                    kernels::mih_query(mih, &self.codes, q, max_distance, &mut |e, d| {
-                        found.push((e, d, t as u32))
-                    });
-                }
+                kernels::mih_query(mih, &self.codes, &qs, max_distance, &mut |t, e, d| {
+                    found.push((e, d, t as u32))
+                });
                 // An entry near several variants is reported once, with its closest variant.
                 found.sort_unstable();
                 found.dedup_by_key(|f| f.0);
@@ -275,9 +277,15 @@ mod kernels {
     dispatch!(scan8, scan8_body, (codes: &[Code], qs: &[Code; 8], max: u32, emit: &mut dyn FnMut(u32, u32, u32)));
 
     #[inline(always)]
-    fn mih_body(mih: &Mih, codes: &[Code], q: &Code, max: u32, emit: &mut dyn FnMut(u32, u32)) {
-        mih.query(codes, q, max, emit)
+    fn mih_body(
+        mih: &Mih,
+        codes: &[Code],
+        qs: &[Code],
+        max: u32,
+        emit: &mut dyn FnMut(usize, u32, u32),
+    ) {
+        mih.query(codes, qs, max, emit)
     }
 
-    dispatch!(mih_query, mih_body, (mih: &Mih, codes: &[Code], q: &Code, max: u32, emit: &mut dyn FnMut(u32, u32)));
+    dispatch!(mih_query, mih_body, (mih: &Mih, codes: &[Code], qs: &[Code], max: u32, emit: &mut dyn FnMut(usize, u32, u32)));
 }
