@@ -287,7 +287,7 @@ def fmt_ms(seconds: float) -> str:
 
 
 def print_header(env: dict[str, Any]) -> None:
-    print(f"hashguard PDQ hashing benchmark ({env['mode']} mode)")
+    print(f"hashguard benchmark ({env['mode']} mode)")
     print(f"hashguard {env['hashguard']}, PDQ kernel: {env['kernel']}")
     print(
         f"python {env['python']}, numpy {env['numpy']}, Pillow {env['Pillow']}, "
