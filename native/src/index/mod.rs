@@ -168,19 +168,14 @@ impl PdqIndex {
     ) {
         let qs: [Code; 8] = variants.map(|v| code_of(&v));
         let mut found: Vec<(u32, u32, u32)> = Vec::new();
+        let mut push = |t: usize, e: u32, d: u32| found.push((e, d, t as u32));
         match tables {
-            Some(mih) => {
-                kernels::mih_query(mih, &self.codes, &qs, max_distance, &mut |t, e, d| {
-                    found.push((e, d, t as u32))
-                });
-                // An entry near several variants is reported once, with its closest variant.
-                found.sort_unstable();
-                found.dedup_by_key(|f| f.0);
-            }
-            None => kernels::scan8(&self.codes, &qs, max_distance, &mut |e, d, t| {
-                found.push((e, d, t))
-            }),
+            Some(mih) => kernels::mih_query(mih, &self.codes, &qs, max_distance, &mut push),
+            None => kernels::scan8(&self.codes, &qs, max_distance, &mut push),
         }
+        // An entry near several variants is reported once, with its closest variant.
+        found.sort_unstable();
+        found.dedup_by_key(|f| f.0);
         out.extend(found.into_iter().map(|(e, d, t)| Match {
             id: self.ids[e as usize],
             distance: d,
@@ -188,7 +183,8 @@ impl PdqIndex {
         }));
     }
 
-    /// `query` for many hashes on up to `threads` threads; results in query order.
+    /// `query` for many hashes on up to `threads` threads; results in query order. Where the
+    /// queries scan, eight share each pass over memory.
     pub fn query_batch(
         &self,
         qs: &[Hash256],
@@ -197,17 +193,40 @@ impl PdqIndex {
     ) -> Vec<Vec<Match>> {
         let mut results = vec![Vec::new(); qs.len()];
         let threads = threads.clamp(1, qs.len().max(1));
-        let per = qs.len().div_ceil(threads).max(1);
+        let per = qs.len().div_ceil(threads).next_multiple_of(8).max(8);
+        let tables = self.tables_for(max_distance);
         std::thread::scope(|s| {
             for (chunk_q, chunk_out) in qs.chunks(per).zip(results.chunks_mut(per)) {
-                s.spawn(move || {
-                    for (q, out) in chunk_q.iter().zip(chunk_out) {
-                        self.query(q, max_distance, out);
+                s.spawn(move || match tables {
+                    Some(_) => {
+                        for (q, out) in chunk_q.iter().zip(chunk_out) {
+                            self.query(q, max_distance, out);
+                        }
+                    }
+                    None => {
+                        for (block_q, block_out) in chunk_q.chunks(8).zip(chunk_out.chunks_mut(8)) {
+                            self.scan_block(block_q, max_distance, block_out);
+                        }
                     }
                 });
             }
         });
         results
+    }
+
+    /// Up to 8 queries in one pass over the codes.
+    fn scan_block(&self, qs: &[Hash256], max_distance: u32, out: &mut [Vec<Match>]) {
+        // Padding repeats the last query; its matches are dropped.
+        let block: [Code; 8] = core::array::from_fn(|i| code_of(&qs[i.min(qs.len() - 1)]));
+        kernels::scan8(&self.codes, &block, max_distance, &mut |i, e, d| {
+            if let Some(out) = out.get_mut(i) {
+                out.push(Match {
+                    id: self.ids[e as usize],
+                    distance: d,
+                    transform: 0,
+                });
+            }
+        });
     }
 }
 
@@ -227,10 +246,11 @@ mod kernels {
         }
     }
 
+    /// Eight queries per pass over the codes: `emit(query, entry, distance)` for every match.
     #[inline(always)]
-    fn scan8_body(codes: &[Code], qs: &[Code; 8], max: u32, emit: &mut dyn FnMut(u32, u32, u32)) {
+    fn scan8_body(codes: &[Code], qs: &[Code; 8], max: u32, emit: &mut dyn FnMut(usize, u32, u32)) {
         for (e, x) in codes.iter().enumerate() {
-            // Half the bits already rule out almost every entry, for all 8 variants at once.
+            // Half the bits already rule out almost every entry, for all 8 queries at once.
             let mut near = false;
             for q in qs {
                 near |= (q[0] ^ x[0]).count_ones() + (q[1] ^ x[1]).count_ones() <= max;
@@ -238,15 +258,11 @@ mod kernels {
             if !near {
                 continue;
             }
-            let mut best = (u32::MAX, 0);
-            for (t, q) in qs.iter().enumerate() {
+            for (i, q) in qs.iter().enumerate() {
                 let d = distance(q, x);
-                if d < best.0 {
-                    best = (d, t as u32);
+                if d <= max {
+                    emit(i, e as u32, d);
                 }
-            }
-            if best.0 <= max {
-                emit(e as u32, best.0, best.1);
             }
         }
     }
@@ -274,7 +290,7 @@ mod kernels {
     }
 
     dispatch!(scan, scan_body, (codes: &[Code], q: &Code, max: u32, emit: &mut dyn FnMut(u32, u32)));
-    dispatch!(scan8, scan8_body, (codes: &[Code], qs: &[Code; 8], max: u32, emit: &mut dyn FnMut(u32, u32, u32)));
+    dispatch!(scan8, scan8_body, (codes: &[Code], qs: &[Code; 8], max: u32, emit: &mut dyn FnMut(usize, u32, u32)));
 
     #[inline(always)]
     fn mih_body(

@@ -246,6 +246,23 @@ fn batches_equal_single_queries() {
         }
     }
     assert!(index.query_batch(&[], 31, 4).is_empty());
+    // Scanning batches share passes in blocks of 8: odd counts, compact mode and large radii.
+    let compact = PdqIndex::from_codes(
+        codes.clone(),
+        (0..codes.len() as u64).collect(),
+        Mode::Compact,
+    );
+    for (idx, r) in [(&compact, 31), (&index, 63)] {
+        assert!(idx.tables_for(r).is_none());
+        for n in [1, 7, 8, 13] {
+            let batch = idx.query_batch(&qs[..n], r, 2);
+            for (q, got) in qs.iter().zip(batch) {
+                let mut want = Vec::new();
+                idx.query(q, r, &mut want);
+                assert_eq!(sorted(got), sorted(want), "n={n} r={r}");
+            }
+        }
+    }
 }
 
 #[test]
