@@ -50,9 +50,9 @@ Threads
 
 Memory
     ``B/entry`` is hashguard's own ``memory_bytes / N``; for faiss, the growth of the process
-    RSS (``/proc/self/statm``) across the build after ``gc.collect()`` and glibc
-    ``malloc_trim(0)``; for numpy, its array size (32). ``RSS B/e`` is the RSS growth for every
-    contender, as a cross-check.
+    RSS (``/proc/self/statm``) across the build, read before and after with ``gc.collect()`` and
+    glibc ``malloc_trim(0)`` first so that freed temporaries do not count; for numpy, its array
+    size (32). ``RSS B/e`` is that RSS growth for every contender, as a cross-check.
 
 Dihedral
     ``query_dihedral`` with 8 variants (variant 0 is the query, the other 7 random codes: for
@@ -98,7 +98,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-import faiss  # type: ignore[import-untyped]
+import faiss  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import numpy.typing as npt
 
@@ -145,7 +145,7 @@ class Budget:
 
 
 FULL_BUDGET: Final = Budget(singles=200, single_s=2.5, batch_s=2.5)
-QUICK_BUDGET: Final = Budget(singles=50, single_s=0.5, batch_s=0.5)
+QUICK_BUDGET: Final = Budget(singles=50, single_s=0.5, batch_s=1.0)
 
 HG: Final = "hashguard default"
 HG_COMPACT: Final = "hashguard compact"
@@ -230,9 +230,7 @@ class Queries:
 
 def with_variants(first: Codes, others: Codes) -> PdqHash:
     raw = [first.tobytes(), *(row.tobytes() for row in others)]
-    variants = MappingProxyType(
-        {name: PdqHash(b) for name, b in zip(TRANSFORMS, raw, strict=True)}
-    )
+    variants = MappingProxyType({name: PdqHash(b) for name, b in zip(TRANSFORMS, raw, strict=True)})
     return PdqHash(raw[0], 100, dihedral=variants)
 
 
@@ -314,9 +312,10 @@ class Hashguard(Contender):
         self.ids = np.arange(codes.shape[0], dtype=np.uint64)
 
     def build(self, codes: Codes) -> None:
-        if self.ids is None or self.ids.shape[0] != codes.shape[0]:
-            self.prepare(codes)
-        self.index = PdqIndex.from_hashes(codes, self.ids, mode=self.mode)
+        ids = self.ids
+        if ids is None or ids.shape[0] != codes.shape[0]:
+            ids = np.arange(codes.shape[0], dtype=np.uint64)
+        self.index = PdqIndex.from_hashes(codes, ids, mode=self.mode)
 
     def get(self) -> PdqIndex:
         assert self.index is not None
@@ -375,7 +374,9 @@ class Faiss(Contender):
 
     def pairs(self, q: Codes) -> Pairs:
         lims, dist, labels = self.index.range_search(np.ascontiguousarray(q[None, :]), RADIUS + 1)
-        return set(zip(labels[: lims[1]].tolist(), dist[: lims[1]].tolist(), strict=True))
+        end = int(lims[1])
+        found = zip(labels[:end].tolist(), dist[:end].astype(np.int64).tolist(), strict=True)
+        return set(found)
 
     def free(self) -> None:
         self.index = None
@@ -634,7 +635,9 @@ def batch_size(result: Result, budget_s: float) -> int:
     return max(MIN_BATCH, min(BATCH_SIZE, fits)) // 2 * 2
 
 
-def time_batch(fn: Callable[[Codes, int], int], qs: Codes, threads: int, budget_s: float) -> BatchTiming:
+def time_batch(
+    fn: Callable[[Codes, int], int], qs: Codes, threads: int, budget_s: float
+) -> BatchTiming:
     times: list[float] = []
     matches = 0
     with gc_off():
@@ -653,7 +656,7 @@ def measure_build(contender: Contender, codes: Codes) -> tuple[float, int]:
     start = time.perf_counter()
     contender.build(codes)
     elapsed = time.perf_counter() - start
-    gc.collect()
+    trim_heap()  # what the build freed again (temporaries) is not part of the index
     return elapsed, rss_bytes() - before
 
 
@@ -786,14 +789,14 @@ def checks(run: Run, queries: Queries) -> dict[str, str]:
     planted = best.get(queries.dihedral_check_entry)
     dproblems = []
     for name in (HG, HG_COMPACT):
-        r = run.ok(name)
-        if r is None:
+        hgr = run.ok(name)
+        if hgr is None:
             continue
-        got = set(r.dihedral_rows)
-        if got != expected or len(got) != len(r.dihedral_rows):
+        got = set(hgr.dihedral_rows)
+        if got != expected or len(got) != len(hgr.dihedral_rows):
             dproblems.append(
                 f"{name}: {len(got - expected)} unexpected, {len(expected - got)} missing, "
-                f"{len(r.dihedral_rows) - len(got)} repeated"
+                f"{len(hgr.dihedral_rows) - len(got)} repeated"
             )
     if planted is None:
         dproblems.append(f"{ref.name} does not find the planted entry")
@@ -922,8 +925,7 @@ def print_ratios(run: Run) -> None:
         if name == HG or r.error:
             continue
         parts = [
-            f"{KIND_LABEL[k]} {fmt_ratio(ratio(median_of(r, k), median_of(hg, k)))}"
-            for k in KINDS
+            f"{KIND_LABEL[k]} {fmt_ratio(ratio(median_of(r, k), median_of(hg, k)))}" for k in KINDS
         ]
         for threads in (1, 2):
             if threads in r.batch:
@@ -932,11 +934,11 @@ def print_ratios(run: Run) -> None:
         print(f"   vs {name + ':':<28} {', '.join(parts)}")
     dparts = []
     for name in (HG, HG_COMPACT, FLAT):
-        r = run.ok(name)
-        if r is None or not (r.dihedral or r.batch8):
+        res = run.ok(name)
+        if res is None or not (res.dihedral or res.batch8):
             continue
-        what = "dihedral / single" if r.dihedral else "batch of 8 / single"
-        values = ", ".join(f"{KIND_LABEL[k]} {fmt_ratio(dihedral_ratio(r, k))}" for k in KINDS)
+        what = "dihedral / single" if res.dihedral else "batch of 8 / single"
+        values = ", ".join(f"{KIND_LABEL[k]} {fmt_ratio(dihedral_ratio(res, k))}" for k in KINDS)
         dparts.append(f"   {name}: {what}: {values}")
     if dparts:
         print("dihedral (median time over the same contender's single-query median):")

@@ -58,10 +58,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, cast
 
-import imagehash
+import imagehash  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import numpy.typing as npt
-import pdqhash
+import pdqhash  # type: ignore[import-untyped,unused-ignore]
 from PIL import Image, ImageOps
 
 import hashguard

@@ -3,4 +3,5 @@
 
 pub mod ffi;
 pub mod index;
+pub mod list;
 pub mod pdq;

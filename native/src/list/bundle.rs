@@ -1,0 +1,551 @@
+//! The bundle file: signed, encrypted list contents. Layout and rules are in
+//! `docs/list-format.md`; in short (little-endian):
+//!
+//! ```text
+//! magic "HGLIST\0\x01" | certificate (120) | header_len u32 | header | payload_len u64 |
+//! payload (XChaCha20-Poly1305 of the contents) | signature (64)
+//! ```
+//!
+//! The signature (Ed25519, by the certified signing key) covers every byte before it, so a
+//! loader checks the certificate against its trusted roots and then the signature before it
+//! reads the header, unwraps a key or decrypts anything.
+
+use super::contents::{Contents, Reader, MIN_ENTRY_BYTES};
+use super::error::ListError;
+use super::keys::{
+    random_key, random_nonce, Certificate, ContentKeyHolder, Ed25519Key, KeyId, Recipient,
+    RootPublic, KEY_ID_LEN,
+};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ed25519_dalek::Signature;
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::Zeroizing;
+
+pub const MAGIC: &[u8; 8] = b"HGLIST\0\x01";
+pub const FORMAT_VERSION: u16 = 1;
+const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v1\0";
+const WRAP_INFO: &[u8] = b"hashguard content key wrap v1";
+const SEAL_INFO: &[u8] = b"hashguard content key seal v1";
+const TAG_LEN: usize = 16;
+const MAX_HEADER_BYTES: u32 = 64 * 1024;
+const MAX_KEY_SLOTS: u8 = 64;
+const MAX_LIST_ID_BYTES: usize = 64;
+
+/// A full list, or the changes from one version to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Full,
+    Delta { base_version: u64 },
+}
+
+/// What the publisher states about a bundle; all of it is signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub list_id: String,
+    /// Strictly increasing from one bundle of a list to the next.
+    pub version: u64,
+    /// Unix seconds.
+    pub created: u64,
+    pub expires: u64,
+    pub default_threshold: u8,
+    pub min_quality: u8,
+    pub entry_count: u64,
+    pub allow_count: u64,
+    pub tombstone_count: u64,
+    pub plaintext_len: u64,
+    pub signer_id: KeyId,
+    nonce: [u8; 24],
+    slots: Vec<KeySlot>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KeySlot {
+    key_id: KeyId,
+    /// X25519 ephemeral public key for sealed slots.
+    ephemeral: Option<[u8; 32]>,
+    nonce: [u8; 24],
+    wrapped: [u8; 32 + TAG_LEN],
+}
+
+/// The limits a loader enforces before allocating anything a bundle asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    pub max_bundle_bytes: u64,
+    pub max_entries: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            max_bundle_bytes: 4 << 30,
+            max_entries: 50_000_000,
+        }
+    }
+}
+
+/// What to do with a list past its expiry time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryPolicy {
+    /// Refuse it (`ListError::Expired`).
+    Reject,
+    /// Accept it and report it as stale: keep matching on the last list rather than none.
+    KeepStale,
+}
+
+/// The device's trust anchors and the state a bundle is checked against.
+pub struct Trust {
+    pub roots: Vec<RootPublic>,
+    pub keys: Vec<ContentKeyHolder>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Checks {
+    pub now: u64,
+    /// The list this device expects; None accepts any.
+    pub list_id: Option<String>,
+    /// The version installed; a bundle must be newer.
+    pub installed_version: Option<u64>,
+    pub expiry: ExpiryPolicy,
+    pub caps: Caps,
+}
+
+/// An opened bundle: its verified header and decrypted contents.
+pub struct Opened {
+    pub header: Header,
+    pub contents: Contents,
+    pub stale: bool,
+}
+
+/// Builds, signs and encrypts a bundle.
+pub struct Seal<'a> {
+    pub kind: Kind,
+    pub list_id: &'a str,
+    pub version: u64,
+    pub created: u64,
+    pub expires: u64,
+    pub default_threshold: u8,
+    pub min_quality: u8,
+}
+
+impl Seal<'_> {
+    pub fn seal(
+        &self,
+        contents: &Contents,
+        signer: &Ed25519Key,
+        certificate: &Certificate,
+        recipients: &[Recipient],
+    ) -> Result<Vec<u8>, ListError> {
+        check_list_id(self.list_id).map_err(|_| {
+            ListError::InvalidInput(format!(
+                "list id '{}' must be 1-64 characters of a-z, 0-9, '.', '_' and '-'",
+                self.list_id
+            ))
+        })?;
+        if certificate.signing_public != signer.public() {
+            return Err(ListError::InvalidInput(
+                "the certificate is for another signing key".into(),
+            ));
+        }
+        if recipients.is_empty() || recipients.len() > MAX_KEY_SLOTS as usize {
+            return Err(ListError::InvalidInput(format!(
+                "a bundle needs 1 to {MAX_KEY_SLOTS} recipients"
+            )));
+        }
+        let plaintext = Zeroizing::new(contents.encode()?);
+        let content_key = random_key();
+        let slots = recipients
+            .iter()
+            .map(|r| wrap(r, &content_key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let header = Header {
+            kind: self.kind,
+            list_id: self.list_id.to_string(),
+            version: self.version,
+            created: self.created,
+            expires: self.expires,
+            default_threshold: self.default_threshold,
+            min_quality: self.min_quality,
+            entry_count: contents.entries.len() as u64,
+            allow_count: contents.allow.len() as u64,
+            tombstone_count: contents.tombstones.len() as u64,
+            plaintext_len: plaintext.len() as u64,
+            signer_id: signer.id(),
+            nonce: random_nonce(),
+            slots,
+        };
+        let header_bytes = header.encode();
+        let cipher = XChaCha20Poly1305::new(content_key.as_ref().into());
+        let payload = cipher
+            .encrypt(
+                XNonce::from_slice(&header.nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &header_bytes,
+                },
+            )
+            .map_err(|_| ListError::InvalidInput("encryption failed".into()))?;
+        let mut out = Vec::with_capacity(payload.len() + header_bytes.len() + 256);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&certificate.to_bytes());
+        out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header_bytes);
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        let signature = signer.sign(&signed_message(&out));
+        out.extend_from_slice(&signature);
+        Ok(out)
+    }
+}
+
+pub(super) fn signed_message(body: &[u8]) -> Vec<u8> {
+    let digest = Sha512::digest(body);
+    [SIGNATURE_DOMAIN, digest.as_slice()].concat()
+}
+
+fn check_list_id(id: &str) -> Result<(), ()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_LIST_ID_BYTES
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(&c));
+    ok.then_some(()).ok_or(())
+}
+
+fn hkdf32(ikm: &[u8], salt: &[u8], info: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand(info, out.as_mut())
+        .expect("32 bytes is a valid HKDF length");
+    out
+}
+
+fn wrap(recipient: &Recipient, content_key: &[u8; 32]) -> Result<KeySlot, ListError> {
+    let nonce = random_nonce();
+    let (wrap_key, ephemeral) = match recipient {
+        Recipient::AppKey(k) => (hkdf32(k.as_ref(), &nonce, WRAP_INFO), None),
+        Recipient::DevicePublic(p) => {
+            let secret = x25519_dalek::StaticSecret::from(*random_key());
+            let eph_public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+            let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*p));
+            if !shared.was_contributory() {
+                return Err(ListError::InvalidInput(
+                    "device public key is low-order".into(),
+                ));
+            }
+            let salt = [eph_public.as_slice(), p.as_slice()].concat();
+            (
+                hkdf32(shared.as_bytes(), &salt, SEAL_INFO),
+                Some(eph_public),
+            )
+        }
+    };
+    let wrapped = XChaCha20Poly1305::new(wrap_key.as_ref().into())
+        .encrypt(XNonce::from_slice(&nonce), content_key.as_slice())
+        .map_err(|_| ListError::InvalidInput("key wrapping failed".into()))?;
+    Ok(KeySlot {
+        key_id: recipient.id(),
+        ephemeral,
+        nonce,
+        wrapped: wrapped.try_into().expect("32 + 16 bytes"),
+    })
+}
+
+fn unwrap(slot: &KeySlot, holder: &ContentKeyHolder) -> Result<Zeroizing<[u8; 32]>, ListError> {
+    let wrap_key = match (holder, &slot.ephemeral) {
+        (ContentKeyHolder::AppKey(k), None) => hkdf32(k.as_ref(), &slot.nonce, WRAP_INFO),
+        (ContentKeyHolder::DeviceKey(secret), Some(eph)) => {
+            let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*eph));
+            if !shared.was_contributory() {
+                return Err(ListError::DecryptionFailed);
+            }
+            let public = x25519_dalek::PublicKey::from(secret).to_bytes();
+            let salt = [eph.as_slice(), public.as_slice()].concat();
+            hkdf32(shared.as_bytes(), &salt, SEAL_INFO)
+        }
+        _ => return Err(ListError::DecryptionFailed),
+    };
+    let key = XChaCha20Poly1305::new(wrap_key.as_ref().into())
+        .decrypt(XNonce::from_slice(&slot.nonce), slot.wrapped.as_slice())
+        .map_err(|_| ListError::DecryptionFailed)?;
+    let key = Zeroizing::new(key);
+    Ok(Zeroizing::new(key.as_slice().try_into().expect("32 bytes")))
+}
+
+impl Header {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let (kind, base) = match self.kind {
+            Kind::Full => (0u8, 0u64),
+            Kind::Delta { base_version } => (1, base_version),
+        };
+        b.push(kind);
+        b.push(self.list_id.len() as u8);
+        b.extend_from_slice(self.list_id.as_bytes());
+        for v in [
+            self.version,
+            base,
+            self.created,
+            self.expires,
+            self.entry_count,
+            self.allow_count,
+            self.tombstone_count,
+            self.plaintext_len,
+        ] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.push(self.default_threshold);
+        b.push(self.min_quality);
+        b.extend_from_slice(&self.signer_id);
+        b.extend_from_slice(&self.nonce);
+        b.push(self.slots.len() as u8);
+        for s in &self.slots {
+            b.push(u8::from(s.ephemeral.is_some()));
+            b.extend_from_slice(&s.key_id);
+            if let Some(e) = &s.ephemeral {
+                b.extend_from_slice(e);
+            }
+            b.extend_from_slice(&s.nonce);
+            b.extend_from_slice(&s.wrapped);
+        }
+        b
+    }
+
+    fn decode(buf: &[u8]) -> Result<Header, ListError> {
+        let mut r = Reader { buf, at: 0 };
+        let version = r.u16()?;
+        if version != FORMAT_VERSION {
+            return Err(ListError::UnsupportedVersion(version));
+        }
+        let kind = r.u8()?;
+        let id_len = r.u8()? as usize;
+        let list_id = std::str::from_utf8(r.take(id_len)?)
+            .map_err(|_| ListError::Malformed("list id is not UTF-8"))?
+            .to_string();
+        check_list_id(&list_id).map_err(|_| ListError::Malformed("list id"))?;
+        let [version, base, created, expires, entry_count, allow_count, tombstone_count, plaintext_len] =
+            [(); 8].map(|_| r.u64());
+        let kind = match kind {
+            0 => Kind::Full,
+            1 => Kind::Delta {
+                base_version: base?,
+            },
+            _ => return Err(ListError::Malformed("bundle kind")),
+        };
+        let default_threshold = r.u8()?;
+        let min_quality = r.u8()?;
+        let signer_id = r.array::<KEY_ID_LEN>()?;
+        let nonce = r.array()?;
+        let slot_count = r.u8()?;
+        if slot_count == 0 || slot_count > MAX_KEY_SLOTS {
+            return Err(ListError::Malformed("key slot count"));
+        }
+        let mut slots = Vec::with_capacity(slot_count as usize);
+        for _ in 0..slot_count {
+            let sealed = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(ListError::Malformed("key slot kind")),
+            };
+            let key_id = r.array()?;
+            let ephemeral = if sealed { Some(r.array()?) } else { None };
+            slots.push(KeySlot {
+                key_id,
+                ephemeral,
+                nonce: r.array()?,
+                wrapped: r.array()?,
+            });
+        }
+        if r.at != buf.len() {
+            return Err(ListError::Malformed("trailing bytes in the header"));
+        }
+        Ok(Header {
+            kind,
+            list_id,
+            version: version?,
+            created: created?,
+            expires: expires?,
+            default_threshold,
+            min_quality,
+            entry_count: entry_count?,
+            allow_count: allow_count?,
+            tombstone_count: tombstone_count?,
+            plaintext_len: plaintext_len?,
+            signer_id,
+            nonce,
+            slots,
+        })
+    }
+}
+
+/// The parts of a bundle, located and authenticated but not yet decrypted.
+struct Verified<'a> {
+    header: Header,
+    header_bytes: &'a [u8],
+    payload: &'a [u8],
+}
+
+/// Checks the certificate and the signature, then parses the header. Nothing else in the
+/// file is read before the signature verifies.
+fn verify<'a>(
+    bytes: &'a [u8],
+    roots: &[RootPublic],
+    now: u64,
+    caps: &Caps,
+) -> Result<Verified<'a>, ListError> {
+    if bytes.len() as u64 > caps.max_bundle_bytes {
+        return Err(ListError::TooLarge {
+            what: "bundle size",
+            size: bytes.len() as u64,
+            cap: caps.max_bundle_bytes,
+        });
+    }
+    let mut r = Reader { buf: bytes, at: 0 };
+    if r.take(MAGIC.len()).map_err(|_| ListError::BadMagic)? != MAGIC {
+        return Err(ListError::BadMagic);
+    }
+    let certificate = Certificate::from_bytes(&r.array()?);
+    let signing_key = certificate.verify(roots, now)?;
+    let body_len = bytes.len().checked_sub(64).ok_or(ListError::Truncated)?;
+    if body_len < r.at {
+        return Err(ListError::Truncated);
+    }
+    let (body, signature) = bytes.split_at(body_len);
+    let signature = Signature::from_bytes(signature.try_into().expect("64 bytes"));
+    signing_key
+        .verify_strict(&signed_message(body), &signature)
+        .map_err(|_| ListError::BadSignature)?;
+    // Authentic from here on; the parse still checks every length against the caps.
+    let mut r = Reader {
+        buf: body,
+        at: r.at,
+    };
+    let header_len = r.u32()?;
+    if header_len > MAX_HEADER_BYTES {
+        return Err(ListError::TooLarge {
+            what: "header size",
+            size: header_len.into(),
+            cap: MAX_HEADER_BYTES.into(),
+        });
+    }
+    let header_bytes = r.take(header_len as usize)?;
+    let header = Header::decode(header_bytes)?;
+    if header.signer_id != super::keys::key_id(b"ed25519", &certificate.signing_public) {
+        return Err(ListError::Malformed(
+            "signer id does not match the certificate",
+        ));
+    }
+    let payload_len = r.u64()?;
+    let payload = r.take(usize::try_from(payload_len).map_err(|_| ListError::Truncated)?)?;
+    if r.at != body.len() {
+        return Err(ListError::Malformed("trailing bytes before the signature"));
+    }
+    Ok(Verified {
+        header,
+        header_bytes,
+        payload,
+    })
+}
+
+/// Verifies a bundle and returns its header, without any content key: what
+/// `hashguard list inspect` shows.
+pub fn inspect(
+    bytes: &[u8],
+    roots: &[RootPublic],
+    now: u64,
+    caps: &Caps,
+) -> Result<Header, ListError> {
+    verify(bytes, roots, now, caps).map(|v| v.header)
+}
+
+/// Verifies, checks and decrypts a bundle.
+pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, ListError> {
+    let Verified {
+        header,
+        header_bytes,
+        payload,
+    } = verify(bytes, &trust.roots, checks.now, &checks.caps)?;
+    if let Some(expected) = &checks.list_id {
+        if *expected != header.list_id {
+            return Err(ListError::WrongList {
+                expected: expected.clone(),
+                found: header.list_id.clone(),
+            });
+        }
+    }
+    if let Some(installed) = checks.installed_version {
+        if header.version <= installed {
+            return Err(ListError::Rollback {
+                installed,
+                offered: header.version,
+            });
+        }
+    }
+    let stale = checks.now > header.expires;
+    if stale && checks.expiry == ExpiryPolicy::Reject {
+        return Err(ListError::Expired {
+            expires: header.expires,
+            now: checks.now,
+        });
+    }
+    let caps = checks.caps;
+    let items = header
+        .entry_count
+        .checked_add(header.allow_count)
+        .and_then(|n| n.checked_add(header.tombstone_count))
+        .ok_or(ListError::Malformed("item counts overflow"))?;
+    if items > caps.max_entries {
+        return Err(ListError::TooLarge {
+            what: "item count",
+            size: items,
+            cap: caps.max_entries,
+        });
+    }
+    // Every item takes at least 8 bytes, every entry at least MIN_ENTRY_BYTES: counts that do
+    // not fit the plaintext cannot make the decoder allocate.
+    let floor =
+        header.entry_count * MIN_ENTRY_BYTES + (header.allow_count + header.tombstone_count) * 8;
+    if header.plaintext_len + TAG_LEN as u64 != payload.len() as u64 || floor > header.plaintext_len
+    {
+        return Err(ListError::Malformed(
+            "payload size does not match the header",
+        ));
+    }
+    let content_key = trust
+        .keys
+        .iter()
+        .find_map(|k| {
+            header
+                .slots
+                .iter()
+                .find(|s| s.key_id == k.id())
+                .map(|s| (s, k))
+        })
+        .ok_or(ListError::NoKeySlot)
+        .and_then(|(slot, holder)| unwrap(slot, holder))?;
+    let plaintext = Zeroizing::new(
+        XChaCha20Poly1305::new(content_key.as_ref().into())
+            .decrypt(
+                XNonce::from_slice(&header.nonce),
+                Payload {
+                    msg: payload,
+                    aad: header_bytes,
+                },
+            )
+            .map_err(|_| ListError::DecryptionFailed)?,
+    );
+    let contents = Contents::decode(
+        &plaintext,
+        header.entry_count,
+        header.allow_count,
+        header.tombstone_count,
+    )?;
+    Ok(Opened {
+        header,
+        contents,
+        stale,
+    })
+}

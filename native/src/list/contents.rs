@@ -1,0 +1,271 @@
+//! The plaintext inside a bundle: entries, the allow-list and tombstones, and their encoding.
+//! It exists only in native memory and is zeroized when dropped.
+
+use super::error::ListError;
+use crate::pdq::Hash256;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// One listed item: at least one fingerprint, a stable id, a category and a source.
+#[derive(Clone, Debug, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct Entry {
+    pub id: u64,
+    pub pdq: Option<[u8; 32]>,
+    pub md5: Option<[u8; 16]>,
+    pub sha256: Option<[u8; 32]>,
+    /// Short code such as `A1`, `B` or `ai-generated`.
+    pub category: String,
+    pub source: String,
+    /// Per-entry PDQ match threshold overriding the list's default.
+    pub threshold: Option<u8>,
+}
+
+impl Entry {
+    pub fn pdq_hash(&self) -> Option<Hash256> {
+        self.pdq.map(Hash256)
+    }
+}
+
+/// A fingerprint on the allow-list: it must never match.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Zeroize)]
+pub enum Fingerprint {
+    Pdq([u8; 32]),
+    Md5([u8; 16]),
+    Sha256([u8; 32]),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct Contents {
+    pub entries: Vec<Entry>,
+    pub allow: Vec<Fingerprint>,
+    /// Entry ids withdrawn by the publisher.
+    pub tombstones: Vec<u64>,
+}
+
+const HAS_PDQ: u8 = 1;
+const HAS_MD5: u8 = 2;
+const HAS_SHA256: u8 = 4;
+const HAS_THRESHOLD: u8 = 8;
+/// The smallest encoded entry: flags, id, category and source indexes.
+pub const MIN_ENTRY_BYTES: u64 = 1 + 8 + 2 + 2;
+pub const MAX_LABEL_BYTES: usize = 64;
+
+impl Contents {
+    pub fn encode(&self) -> Result<Vec<u8>, ListError> {
+        let categories = LabelTable::of(self.entries.iter().map(|e| e.category.as_str()))?;
+        let sources = LabelTable::of(self.entries.iter().map(|e| e.source.as_str()))?;
+        let mut body = Vec::new();
+        for e in &self.entries {
+            if e.pdq.is_none() && e.md5.is_none() && e.sha256.is_none() {
+                return Err(ListError::InvalidInput(format!(
+                    "entry {} has no fingerprint",
+                    e.id
+                )));
+            }
+            let flag = |present: bool, bit: u8| if present { bit } else { 0 };
+            let flags = flag(e.pdq.is_some(), HAS_PDQ)
+                | flag(e.md5.is_some(), HAS_MD5)
+                | flag(e.sha256.is_some(), HAS_SHA256)
+                | flag(e.threshold.is_some(), HAS_THRESHOLD);
+            body.push(flags);
+            body.extend_from_slice(&e.id.to_le_bytes());
+            body.extend_from_slice(&categories.index[e.category.as_str()].to_le_bytes());
+            body.extend_from_slice(&sources.index[e.source.as_str()].to_le_bytes());
+            if let Some(t) = e.threshold {
+                body.push(t);
+            }
+            if let Some(h) = &e.pdq {
+                body.extend_from_slice(h);
+            }
+            if let Some(h) = &e.md5 {
+                body.extend_from_slice(h);
+            }
+            if let Some(h) = &e.sha256 {
+                body.extend_from_slice(h);
+            }
+        }
+        for a in &self.allow {
+            match a {
+                Fingerprint::Pdq(h) => {
+                    body.push(1);
+                    body.extend_from_slice(h);
+                }
+                Fingerprint::Md5(h) => {
+                    body.push(2);
+                    body.extend_from_slice(h);
+                }
+                Fingerprint::Sha256(h) => {
+                    body.push(3);
+                    body.extend_from_slice(h);
+                }
+            }
+        }
+        for t in &self.tombstones {
+            body.extend_from_slice(&t.to_le_bytes());
+        }
+        let mut out = Vec::with_capacity(body.len() + 1024);
+        for table in [&categories, &sources] {
+            out.extend_from_slice(&(table.labels.len() as u16).to_le_bytes());
+            for s in &table.labels {
+                out.push(s.len() as u8);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+        out.extend_from_slice(&body);
+        body.zeroize();
+        Ok(out)
+    }
+
+    /// Decodes exactly `entries`, `allow` and `tombstones` items (counts from the verified
+    /// header, already checked against the caps and the plaintext length).
+    pub fn decode(
+        buf: &[u8],
+        entries: u64,
+        allow: u64,
+        tombstones: u64,
+    ) -> Result<Contents, ListError> {
+        let mut r = Reader { buf, at: 0 };
+        let mut tables: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+        for table in tables.iter_mut() {
+            let n = r.u16()?;
+            for _ in 0..n {
+                let len = r.u8()? as usize;
+                let s = std::str::from_utf8(r.take(len)?)
+                    .map_err(|_| ListError::Malformed("label is not UTF-8"))?;
+                table.push(s.to_string());
+            }
+        }
+        let [categories, sources] = tables;
+        let label = |table: &[String], i: u16| {
+            table
+                .get(i as usize)
+                .cloned()
+                .ok_or(ListError::Malformed("label index out of range"))
+        };
+        let mut out = Contents {
+            entries: Vec::with_capacity(entries as usize),
+            allow: Vec::with_capacity(allow as usize),
+            tombstones: Vec::with_capacity(tombstones as usize),
+        };
+        for _ in 0..entries {
+            let flags = r.u8()?;
+            if flags & !(HAS_PDQ | HAS_MD5 | HAS_SHA256 | HAS_THRESHOLD) != 0
+                || flags & (HAS_PDQ | HAS_MD5 | HAS_SHA256) == 0
+            {
+                return Err(ListError::Malformed("entry flags"));
+            }
+            let id = r.u64()?;
+            let category = label(&categories, r.u16()?)?;
+            let source = label(&sources, r.u16()?)?;
+            let threshold = if flags & HAS_THRESHOLD != 0 {
+                Some(r.u8()?)
+            } else {
+                None
+            };
+            let pdq = if flags & HAS_PDQ != 0 {
+                Some(r.array()?)
+            } else {
+                None
+            };
+            let md5 = if flags & HAS_MD5 != 0 {
+                Some(r.array()?)
+            } else {
+                None
+            };
+            let sha256 = if flags & HAS_SHA256 != 0 {
+                Some(r.array()?)
+            } else {
+                None
+            };
+            out.entries.push(Entry {
+                id,
+                pdq,
+                md5,
+                sha256,
+                category,
+                source,
+                threshold,
+            });
+        }
+        for _ in 0..allow {
+            out.allow.push(match r.u8()? {
+                1 => Fingerprint::Pdq(r.array()?),
+                2 => Fingerprint::Md5(r.array()?),
+                3 => Fingerprint::Sha256(r.array()?),
+                _ => return Err(ListError::Malformed("allow-list kind")),
+            });
+        }
+        for _ in 0..tombstones {
+            out.tombstones.push(r.u64()?);
+        }
+        if r.at != buf.len() {
+            return Err(ListError::Malformed("trailing bytes after the contents"));
+        }
+        Ok(out)
+    }
+}
+
+/// Distinct labels in first-seen order, and each one's index.
+struct LabelTable<'a> {
+    labels: Vec<&'a str>,
+    index: std::collections::HashMap<&'a str, u16>,
+}
+
+impl<'a> LabelTable<'a> {
+    fn of(all: impl Iterator<Item = &'a str>) -> Result<Self, ListError> {
+        let mut t = LabelTable {
+            labels: Vec::new(),
+            index: std::collections::HashMap::new(),
+        };
+        for s in all {
+            if t.index.contains_key(s) {
+                continue;
+            }
+            if s.len() > MAX_LABEL_BYTES {
+                return Err(ListError::InvalidInput(format!(
+                    "label '{s}' is over {MAX_LABEL_BYTES} bytes"
+                )));
+            }
+            if t.labels.len() == u16::MAX as usize {
+                return Err(ListError::InvalidInput("too many distinct labels".into()));
+            }
+            t.index.insert(s, t.labels.len() as u16);
+            t.labels.push(s);
+        }
+        Ok(t)
+    }
+}
+
+/// A bounds-checked little-endian reader over untrusted bytes.
+pub struct Reader<'a> {
+    pub buf: &'a [u8],
+    pub at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], ListError> {
+        let end = self.at.checked_add(n).ok_or(ListError::Truncated)?;
+        let s = self.buf.get(self.at..end).ok_or(ListError::Truncated)?;
+        self.at = end;
+        Ok(s)
+    }
+
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], ListError> {
+        Ok(self.take(N)?.try_into().expect("N bytes"))
+    }
+
+    pub fn u8(&mut self) -> Result<u8, ListError> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub fn u16(&mut self) -> Result<u16, ListError> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    pub fn u32(&mut self) -> Result<u32, ListError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    pub fn u64(&mut self) -> Result<u64, ListError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+}

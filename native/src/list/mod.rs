@@ -1,0 +1,21 @@
+//! Signed, encrypted hash-list bundles: keys and certificates, the file format, publishing
+//! (`Seal`) and loading (`open`). Plaintext entries exist only in this module's memory and are
+//! zeroized when dropped.
+
+pub mod bundle;
+pub mod contents;
+pub mod error;
+pub mod keys;
+
+pub use bundle::{inspect, open, Caps, Checks, ExpiryPolicy, Header, Kind, Opened, Seal, Trust};
+pub use contents::{Contents, Entry, Fingerprint};
+pub use error::ListError;
+pub use keys::{device_public, Certificate, ContentKeyHolder, Ed25519Key, Recipient, RootPublic};
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+fn bundle_signed_message_for_tests(body: &[u8]) -> Vec<u8> {
+    bundle::signed_message(body)
+}
