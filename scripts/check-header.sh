@@ -10,6 +10,12 @@ fi
 fresh=$(mktemp)
 trap 'rm -f "$fresh"' EXIT
 (cd native && cbindgen --quiet --config cbindgen.toml --crate hashguard --output "$fresh")
+# Only the ABI belongs in the header: every name it defines carries the hg_/HG_ prefix.
+if strays=$(grep -E '^(#define|enum|typedef struct) ' "$fresh" | grep -vE ' (HG_|hg_|HASHGUARD_H)'); then
+  echo "cbindgen exported items without the hg_/HG_ prefix (make them pub(crate) or exclude them):" >&2
+  echo "$strays" >&2
+  exit 1
+fi
 if [ "${1:-}" = "--write" ]; then
   cp "$fresh" native/include/hashguard.h
   echo "native/include/hashguard.h updated"

@@ -15,11 +15,11 @@
 // Number of dihedral hashes written by `hg_pdq_hash_dihedral`.
 #define HG_PDQ_DIHEDRAL_COUNT 8
 
+// Lists of at least this many entries get multi-index tables in `HG_INDEX_AUTO` mode.
+#define HG_INDEX_MULTI_MIN_ENTRIES 20000
+
 // The largest radius a query accepts.
 #define HG_PDQ_MAX_DISTANCE 256
-
-// Lists smaller than this are scanned: the tables would not pay for their memory.
-#define MULTI_INDEX_MIN_ENTRIES 20000
 
 // Result of every fallible call. 0 is success; every other value comes with a message from
 // `hg_last_error_message`. Values are stable and never reused.
@@ -78,7 +78,7 @@ enum hg_index_mode
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Compact below 20,000 entries, multi-index from there.
+  // Compact below `HG_INDEX_MULTI_MIN_ENTRIES` entries, multi-index from there.
   HG_INDEX_AUTO = 0,
   // Codes and ids only (40 bytes an entry); queries scan every entry.
   HG_INDEX_COMPACT = 1,

@@ -26,13 +26,17 @@ pub struct HgMatch {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HgIndexMode {
-    /// Compact below 20,000 entries, multi-index from there.
+    /// Compact below `HG_INDEX_MULTI_MIN_ENTRIES` entries, multi-index from there.
     HgIndexAuto = 0,
     /// Codes and ids only (40 bytes an entry); queries scan every entry.
     HgIndexCompact = 1,
     /// Adds multi-index hashing tables (about 90 bytes an entry at 10 million).
     HgIndexMultiIndex = 2,
 }
+
+/// Lists of at least this many entries get multi-index tables in `HG_INDEX_AUTO` mode.
+pub const HG_INDEX_MULTI_MIN_ENTRIES: usize = 20_000;
+const _: () = assert!(HG_INDEX_MULTI_MIN_ENTRIES == crate::index::MULTI_INDEX_MIN_ENTRIES);
 
 /// The largest radius a query accepts.
 pub const HG_PDQ_MAX_DISTANCE: u32 = 256;

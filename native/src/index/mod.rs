@@ -24,7 +24,7 @@ use crate::pdq::Hash256;
 use mih::Mih;
 
 /// Lists smaller than this are scanned: the tables would not pay for their memory.
-pub const MULTI_INDEX_MIN_ENTRIES: usize = 20_000;
+pub(crate) const MULTI_INDEX_MIN_ENTRIES: usize = 20_000;
 
 /// What visiting one bucket or checking one candidate (each a cache miss) costs against
 /// scanning one entry (sequential), for the query planner: measured as 25 on x86-64 from 30,000

@@ -23,8 +23,8 @@ use hkdf::Hkdf;
 use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
-pub const MAGIC: &[u8; 8] = b"HGLIST\0\x01";
-pub const FORMAT_VERSION: u16 = 1;
+pub(crate) const MAGIC: &[u8; 8] = b"HGLIST\0\x01";
+pub(crate) const FORMAT_VERSION: u16 = 1;
 const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v1\0";
 const WRAP_INFO: &[u8] = b"hashguard content key wrap v1";
 const SEAL_INFO: &[u8] = b"hashguard content key seal v1";

@@ -46,8 +46,8 @@ const HAS_MD5: u8 = 2;
 const HAS_SHA256: u8 = 4;
 const HAS_THRESHOLD: u8 = 8;
 /// The smallest encoded entry: flags, id, category and source indexes.
-pub const MIN_ENTRY_BYTES: u64 = 1 + 8 + 2 + 2;
-pub const MAX_LABEL_BYTES: usize = 64;
+pub(crate) const MIN_ENTRY_BYTES: u64 = 1 + 8 + 2 + 2;
+pub(crate) const MAX_LABEL_BYTES: usize = 64;
 
 impl Contents {
     pub fn encode(&self) -> Result<Vec<u8>, ListError> {

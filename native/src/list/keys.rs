@@ -15,7 +15,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
-pub const KEY_ID_LEN: usize = 8;
+pub(crate) const KEY_ID_LEN: usize = 8;
 pub type KeyId = [u8; KEY_ID_LEN];
 
 /// Short identifier of a public key (or of a symmetric key): the first 8 bytes of a SHA-256
@@ -99,7 +99,7 @@ pub struct Certificate {
 }
 
 impl Certificate {
-    pub const LEN: usize = 32 + 8 + 8 + KEY_ID_LEN + 64;
+    pub(crate) const LEN: usize = 32 + 8 + 8 + KEY_ID_LEN + 64;
 
     pub fn issue(
         root: &Ed25519Key,
