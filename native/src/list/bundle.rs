@@ -154,6 +154,11 @@ impl Seal<'_> {
                 "a bundle needs 1 to {MAX_KEY_SLOTS} recipients"
             )));
         }
+        if self.kind == Kind::Full && !contents.allow_removed.is_empty() {
+            return Err(ListError::InvalidInput(
+                "only a delta can remove allow-list entries".into(),
+            ));
+        }
         let plaintext = Zeroizing::new(contents.encode()?);
         let content_key = random_key();
         let slots = recipients
@@ -169,7 +174,7 @@ impl Seal<'_> {
             default_threshold: self.default_threshold,
             min_quality: self.min_quality,
             entry_count: contents.entries.len() as u64,
-            allow_count: contents.allow.len() as u64,
+            allow_count: (contents.allow.len() + contents.allow_removed.len()) as u64,
             tombstone_count: contents.tombstones.len() as u64,
             plaintext_len: plaintext.len() as u64,
             signer_id: signer.id(),
@@ -543,6 +548,9 @@ pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, List
         header.allow_count,
         header.tombstone_count,
     )?;
+    if header.kind == Kind::Full && !contents.allow_removed.is_empty() {
+        return Err(ListError::Malformed("allow-list removal in a full bundle"));
+    }
     Ok(Opened {
         header,
         contents,

@@ -37,7 +37,9 @@ pub enum Fingerprint {
 pub struct Contents {
     pub entries: Vec<Entry>,
     pub allow: Vec<Fingerprint>,
-    /// Entry ids withdrawn by the publisher.
+    /// Deltas only: fingerprints taken off the allow-list.
+    pub allow_removed: Vec<Fingerprint>,
+    /// Entry ids withdrawn by the publisher (in a delta: removed since the base version).
     pub tombstones: Vec<u64>,
 }
 
@@ -45,6 +47,8 @@ const HAS_PDQ: u8 = 1;
 const HAS_MD5: u8 = 2;
 const HAS_SHA256: u8 = 4;
 const HAS_THRESHOLD: u8 = 8;
+/// Allow-list item kind bit: the fingerprint is removed (deltas only).
+const ALLOW_REMOVED: u8 = 0x80;
 /// The smallest encoded entry: flags, id, category and source indexes.
 pub(crate) const MIN_ENTRY_BYTES: u64 = 1 + 8 + 2 + 2;
 pub(crate) const MAX_LABEL_BYTES: usize = 64;
@@ -83,18 +87,19 @@ impl Contents {
                 body.extend_from_slice(h);
             }
         }
-        for a in &self.allow {
+        let changes = self.allow.iter().map(|f| (0, f));
+        for (removed, a) in changes.chain(self.allow_removed.iter().map(|f| (ALLOW_REMOVED, f))) {
             match a {
                 Fingerprint::Pdq(h) => {
-                    body.push(1);
+                    body.push(1 | removed);
                     body.extend_from_slice(h);
                 }
                 Fingerprint::Md5(h) => {
-                    body.push(2);
+                    body.push(2 | removed);
                     body.extend_from_slice(h);
                 }
                 Fingerprint::Sha256(h) => {
-                    body.push(3);
+                    body.push(3 | removed);
                     body.extend_from_slice(h);
                 }
             }
@@ -144,6 +149,7 @@ impl Contents {
         let mut out = Contents {
             entries: Vec::with_capacity(entries as usize),
             allow: Vec::with_capacity(allow as usize),
+            allow_removed: Vec::new(),
             tombstones: Vec::with_capacity(tombstones as usize),
         };
         for _ in 0..entries {
@@ -187,12 +193,18 @@ impl Contents {
             });
         }
         for _ in 0..allow {
-            out.allow.push(match r.u8()? {
+            let kind = r.u8()?;
+            let f = match kind & !ALLOW_REMOVED {
                 1 => Fingerprint::Pdq(r.array()?),
                 2 => Fingerprint::Md5(r.array()?),
                 3 => Fingerprint::Sha256(r.array()?),
                 _ => return Err(ListError::Malformed("allow-list kind")),
-            });
+            };
+            if kind & ALLOW_REMOVED != 0 {
+                out.allow_removed.push(f);
+            } else {
+                out.allow.push(f);
+            }
         }
         for _ in 0..tombstones {
             out.tombstones.push(r.u64()?);

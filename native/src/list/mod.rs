@@ -6,11 +6,13 @@ pub mod bundle;
 pub mod contents;
 pub mod error;
 pub mod keys;
+pub mod loaded;
 
 pub use bundle::{inspect, open, Caps, Checks, ExpiryPolicy, Header, Kind, Opened, Seal, Trust};
 pub use contents::{Contents, Entry, Fingerprint};
 pub use error::ListError;
 pub use keys::{device_public, Certificate, ContentKeyHolder, Ed25519Key, Recipient, RootPublic};
+pub use loaded::{Fingerprints, ListInfo, ListMatch, LoadedList, MatchKind};
 
 #[cfg(test)]
 mod tests;

@@ -42,6 +42,7 @@ fn contents(n: u64) -> Contents {
             })
             .collect(),
         allow: vec![Fingerprint::Pdq([7; 32]), Fingerprint::Md5([9; 16])],
+        allow_removed: Vec::new(),
         tombstones: vec![1001],
     }
 }
@@ -347,4 +348,285 @@ fn publisher_input_is_validated() {
     }
     .seal(&contents(1), &other_signer, &p.cert, &app(&p));
     assert!(matches!(err, Err(ListError::InvalidInput(_))));
+}
+
+mod loaded {
+    use super::*;
+    use crate::list::loaded::{Fingerprints, LoadedList, MatchKind};
+    use crate::pdq::Hash256;
+
+    fn entry(id: u64, pdq: Option<[u8; 32]>, md5: Option<[u8; 16]>, category: &str) -> Entry {
+        Entry {
+            id,
+            pdq,
+            md5,
+            sha256: None,
+            category: category.to_string(),
+            source: "s".to_string(),
+            threshold: None,
+        }
+    }
+
+    fn flip(h: [u8; 32], bits: usize) -> [u8; 32] {
+        let mut out = h;
+        for b in 0..bits {
+            out[b / 8] ^= 1 << (b % 8);
+        }
+        out
+    }
+
+    fn open_bundle(p: &Publisher, kind: Kind, version: u64, c: &Contents) -> Opened {
+        let bytes = Seal {
+            kind,
+            list_id: "test-list",
+            version,
+            created: NOW,
+            expires: NOW + DAY,
+            default_threshold: 31,
+            min_quality: 50,
+        }
+        .seal(c, &p.signer, &p.cert, &app(p))
+        .unwrap();
+        let mut ch = checks();
+        ch.installed_version = Some(version - 1);
+        open(&bytes, &trust(p), &ch).unwrap()
+    }
+
+    fn changes(entries: Vec<Entry>, tombstones: Vec<u64>) -> Contents {
+        Contents {
+            entries,
+            allow: Vec::new(),
+            allow_removed: Vec::new(),
+            tombstones,
+        }
+    }
+
+    fn pdq_query(h: [u8; 32]) -> Fingerprints {
+        Fingerprints {
+            pdq: vec![Hash256(h)],
+            quality: 100,
+            ..Default::default()
+        }
+    }
+
+    fn ids(list: &LoadedList, f: &Fingerprints) -> Vec<(u64, MatchKind, u32)> {
+        list.match_fingerprints(f)
+            .into_iter()
+            .map(|m| (m.entry_id, m.kind, m.distance))
+            .collect()
+    }
+
+    fn base_contents() -> Contents {
+        let mut tight = entry(3, Some([0x33; 32]), None, "B");
+        tight.threshold = Some(4);
+        Contents {
+            entries: vec![
+                entry(1, Some([0x11; 32]), Some([1; 16]), "A1"),
+                entry(2, Some([0x22; 32]), None, "A1"),
+                tight,
+                entry(4, None, Some([4; 16]), "ai-generated"),
+                entry(5, Some([0x55; 32]), None, "B"),
+            ],
+            allow: vec![Fingerprint::Md5([9; 16])],
+            allow_removed: Vec::new(),
+            tombstones: vec![5],
+        }
+    }
+
+    #[test]
+    fn matching_policy_on_a_full_list() {
+        let p = publisher();
+        let list = LoadedList::from_full(open_bundle(&p, Kind::Full, 5, &base_contents())).unwrap();
+        let info = list.info();
+        assert_eq!(info.entry_count, 4, "the tombstoned entry is gone");
+        assert_eq!(
+            info.categories,
+            vec![
+                ("A1".into(), 2),
+                ("B".into(), 1),
+                ("ai-generated".into(), 1)
+            ]
+        );
+        assert_eq!(
+            ids(&list, &pdq_query(flip([0x11; 32], 31))),
+            vec![(1, MatchKind::Pdq, 31)]
+        );
+        assert!(ids(&list, &pdq_query(flip([0x11; 32], 32))).is_empty());
+        // Per-entry threshold 4.
+        assert_eq!(
+            ids(&list, &pdq_query(flip([0x33; 32], 4))),
+            vec![(3, MatchKind::Pdq, 4)]
+        );
+        assert!(ids(&list, &pdq_query(flip([0x33; 32], 5))).is_empty());
+        // Tombstoned entries never match.
+        assert!(ids(&list, &pdq_query([0x55; 32])).is_empty());
+        // Low quality skips PDQ; exact hashes still count.
+        let mut low = pdq_query([0x11; 32]);
+        low.quality = 49;
+        low.md5 = Some([1; 16]);
+        assert_eq!(ids(&list, &low), vec![(1, MatchKind::Md5, 0)]);
+        // A file on the allow-list matches nothing.
+        let mut allowed = pdq_query([0x11; 32]);
+        allowed.md5 = Some([9; 16]);
+        assert!(ids(&list, &allowed).is_empty());
+    }
+
+    #[test]
+    fn dihedral_variants_report_the_transform() {
+        let p = publisher();
+        let list = LoadedList::from_full(open_bundle(&p, Kind::Full, 5, &base_contents())).unwrap();
+        let mut variants = vec![Hash256([0xEE; 32]); 8];
+        variants[3] = Hash256(flip([0x22; 32], 10));
+        let f = Fingerprints {
+            pdq: variants,
+            quality: 80,
+            ..Default::default()
+        };
+        let m = list.match_fingerprints(&f);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].entry_id, m[0].distance, m[0].transform), (2, 10, 3));
+        assert_eq!(m[0].category, "A1");
+    }
+
+    #[test]
+    fn pdq_allow_list_suppresses_known_false_positives() {
+        let p = publisher();
+        let mut c = base_contents();
+        let benign = flip([0x11; 32], 20);
+        c.allow.push(Fingerprint::Pdq(benign));
+        let list = LoadedList::from_full(open_bundle(&p, Kind::Full, 5, &c)).unwrap();
+        // The benign image, and files closer to it than to the entry: suppressed.
+        assert!(ids(&list, &pdq_query(benign)).is_empty());
+        assert!(ids(&list, &pdq_query(flip([0x11; 32], 18))).is_empty());
+        assert!(ids(&list, &pdq_query(flip([0x11; 32], 21))).is_empty());
+        // 10 bits from the entry on the other side: 30 from the benign hash, so it matches.
+        let mut other_side = [0x11u8; 32];
+        for b in other_side.iter_mut().skip(20).take(2) {
+            *b ^= 0x1f;
+        }
+        assert_eq!(
+            ids(&list, &pdq_query(other_side)),
+            vec![(1, MatchKind::Pdq, 10)]
+        );
+        // Files closer to the listed entry still match.
+        assert_eq!(
+            ids(&list, &pdq_query(flip([0x11; 32], 3))),
+            vec![(1, MatchKind::Pdq, 3)]
+        );
+    }
+
+    #[test]
+    fn deltas_add_remove_replace_and_change_the_allow_list() {
+        let p = publisher();
+        let v5 = LoadedList::from_full(open_bundle(&p, Kind::Full, 5, &base_contents())).unwrap();
+        let mut replaced = entry(2, Some([0x77; 32]), None, "B");
+        replaced.threshold = Some(10);
+        let delta = Contents {
+            entries: vec![entry(10, Some([0xAA; 32]), None, "A1"), replaced],
+            allow: vec![Fingerprint::Md5([4; 16])],
+            allow_removed: vec![Fingerprint::Md5([9; 16])],
+            tombstones: vec![1],
+        };
+        let v6 = v5
+            .apply_delta(open_bundle(&p, Kind::Delta { base_version: 5 }, 6, &delta))
+            .unwrap();
+        assert_eq!(v6.info().version, 6);
+        assert_eq!(v6.info().entry_count, 4);
+        assert_eq!(
+            ids(&v6, &pdq_query([0xAA; 32])),
+            vec![(10, MatchKind::Pdq, 0)]
+        );
+        assert!(ids(&v6, &pdq_query([0x11; 32])).is_empty(), "removed");
+        assert!(ids(&v6, &pdq_query([0x22; 32])).is_empty(), "replaced");
+        assert_eq!(
+            ids(&v6, &pdq_query([0x77; 32])),
+            vec![(2, MatchKind::Pdq, 0)]
+        );
+        // Allow-list: md5 9 no longer allowed, md5 4 now is.
+        let mut f = pdq_query([0x77; 32]);
+        f.md5 = Some([9; 16]);
+        assert_eq!(v6.match_fingerprints(&f).len(), 1);
+        f.md5 = Some([4; 16]);
+        assert!(v6.match_fingerprints(&f).is_empty());
+        // The old version is untouched (hot swap keeps it usable).
+        assert_eq!(
+            ids(&v5, &pdq_query([0x11; 32])),
+            vec![(1, MatchKind::Pdq, 0)]
+        );
+
+        // A delta for the wrong base, and a full bundle as a delta.
+        let wrong = open_bundle(&p, Kind::Delta { base_version: 4 }, 7, &delta);
+        assert_eq!(
+            v6.apply_delta(wrong).err(),
+            Some(ListError::WrongBase {
+                installed: 6,
+                base: 4
+            })
+        );
+        let full = open_bundle(&p, Kind::Full, 7, &base_contents());
+        assert!(v6.apply_delta(full).is_err());
+    }
+
+    #[test]
+    fn chained_deltas_equal_a_fresh_full_list_through_a_merge() {
+        let p = publisher();
+        let start = changes(
+            (0..200u64)
+                .map(|i| entry(i, Some(flip([i as u8; 32], (i % 7) as usize)), None, "A1"))
+                .collect(),
+            Vec::new(),
+        );
+        let mut list = LoadedList::from_full(open_bundle(&p, Kind::Full, 1, &start)).unwrap();
+        let mut live: std::collections::BTreeMap<u64, [u8; 32]> = start
+            .entries
+            .iter()
+            .map(|e| (e.id, e.pdq.unwrap()))
+            .collect();
+        for v in 2..40u64 {
+            // Each delta adds 60 entries and removes 10, so the overlay outgrows the base and
+            // gets merged along the way.
+            let added: Vec<Entry> = (0..60)
+                .map(|k| {
+                    let id = 1000 * v + k;
+                    entry(
+                        id,
+                        Some(flip([(id % 251) as u8; 32], (k % 5) as usize)),
+                        None,
+                        "B",
+                    )
+                })
+                .collect();
+            let gone: Vec<u64> = live.keys().copied().step_by(7).take(10).collect();
+            let delta = changes(added.clone(), gone.clone());
+            list = list
+                .apply_delta(open_bundle(
+                    &p,
+                    Kind::Delta {
+                        base_version: v - 1,
+                    },
+                    v,
+                    &delta,
+                ))
+                .unwrap();
+            for g in gone {
+                live.remove(&g);
+            }
+            live.extend(added.iter().map(|e| (e.id, e.pdq.unwrap())));
+        }
+        let fresh_contents = changes(
+            live.iter()
+                .map(|(&id, &h)| entry(id, Some(h), None, "x"))
+                .collect(),
+            Vec::new(),
+        );
+        let fresh =
+            LoadedList::from_full(open_bundle(&p, Kind::Full, 40, &fresh_contents)).unwrap();
+        assert_eq!(list.info().entry_count, live.len());
+        for (i, (_, h)) in live.iter().enumerate().step_by(13) {
+            let q = pdq_query(flip(*h, i % 9));
+            let a: Vec<_> = ids(&list, &q);
+            let b: Vec<_> = ids(&fresh, &q);
+            assert_eq!(a, b);
+        }
+    }
 }
