@@ -21,6 +21,9 @@
 // The largest radius a query accepts.
 #define HG_PDQ_MAX_DISTANCE 256
 
+// Size in bytes of a signing-key certificate.
+#define HG_CERTIFICATE_BYTES 120
+
 // Result of every fallible call. 0 is success; every other value comes with a message from
 // `hg_last_error_message`. Values are stable and never reused.
 enum hg_status
@@ -40,6 +43,25 @@ enum hg_status
   // A caller-owned output buffer is too small; the size needed was written to the call's
   // count output, and the call can be repeated with a larger buffer.
   HG_OUTPUT_TOO_SMALL = 5,
+  // A list bundle is truncated, not a bundle, of an unknown format version, or malformed.
+  HG_LIST_MALFORMED = 10,
+  // A list bundle (or a count in it) is over the configured size caps.
+  HG_LIST_TOO_LARGE = 11,
+  // The bundle's signing key is not certified by a trusted root key, or its certificate is
+  // invalid or outside its validity window.
+  HG_LIST_UNTRUSTED_KEY = 12,
+  // The bundle's signature does not verify: it was altered.
+  HG_LIST_BAD_SIGNATURE = 13,
+  // The bundle is for another list.
+  HG_LIST_WRONG_LIST = 14,
+  // The bundle is not newer than the installed version.
+  HG_LIST_ROLLBACK = 15,
+  // The list has expired and the policy refuses stale lists.
+  HG_LIST_EXPIRED = 16,
+  // No configured content key opens the bundle.
+  HG_LIST_NO_KEY = 17,
+  // A delta for a different base version than the installed list.
+  HG_LIST_WRONG_BASE = 18,
   // A bug inside hashguard was caught at the boundary; the call had no effect on outputs
   // that can be relied on. Please report it with the message.
   HG_INTERNAL_ERROR = 255,
@@ -93,6 +115,13 @@ typedef uint32_t hg_index_mode;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Bytes the library allocated (a sealed bundle). Free with `hg_buffer_free`.
+typedef struct hg_buffer hg_buffer;
+
+// A loaded hash list. Opaque and immutable: any number of threads may match against one
+// handle at once. Free it with `hg_list_free`.
+typedef struct hg_list hg_list;
+
 // An index of PDQ hashes. Opaque; immutable once built, so any number of threads may query
 // one handle at once. Free it with `hg_pdq_index_free`.
 typedef struct hg_pdq_index hg_pdq_index;
@@ -107,6 +136,98 @@ typedef struct hg_match {
   // order); 0 for plain queries.
   uint32_t transform;
 } hg_match;
+
+// How a device checks a bundle. Key arrays are `count` keys of 32 bytes, back to back.
+typedef struct hg_list_config {
+  // Trusted root Ed25519 public keys.
+  const uint8_t *root_keys;
+  size_t root_key_count;
+  // Symmetric app keys.
+  const uint8_t *app_keys;
+  size_t app_key_count;
+  // X25519 device secrets.
+  const uint8_t *device_keys;
+  size_t device_key_count;
+  // The current time, Unix seconds.
+  uint64_t now;
+  // The expected list id (UTF-8, `list_id_len` bytes), or NULL to accept any.
+  const char *list_id;
+  size_t list_id_len;
+  // Bundles must be newer than this version when `has_installed_version` is non-zero.
+  uint64_t installed_version;
+  uint32_t has_installed_version;
+  // 0: refuse expired lists; 1: accept them and report them as stale.
+  uint32_t keep_stale;
+  // Caps; 0 means the default (4 GiB, 50 million items).
+  uint64_t max_bundle_bytes;
+  uint64_t max_entries;
+} hg_list_config;
+
+// Public facts about a loaded list or a bundle header.
+typedef struct hg_list_info {
+  uint64_t version;
+  // For deltas, the version they apply to; 0 otherwise.
+  uint64_t base_version;
+  uint64_t created;
+  uint64_t expires;
+  // Entries (for a bundle header: entries the bundle carries).
+  uint64_t entry_count;
+  uint64_t category_count;
+  uint32_t default_threshold;
+  uint32_t min_quality;
+  // Non-zero when the list is past its expiry time.
+  uint32_t stale;
+  // Non-zero for a delta bundle.
+  uint32_t is_delta;
+} hg_list_info;
+
+// One entry a file matched. `kind`: 0 PDQ, 1 MD5, 2 SHA-256. `category` indexes
+// `hg_list_category`.
+typedef struct hg_list_match {
+  uint64_t entry_id;
+  uint32_t kind;
+  uint32_t distance;
+  uint32_t transform;
+  uint32_t category;
+} hg_list_match;
+
+// What a publisher states about a bundle.
+typedef struct hg_seal_spec {
+  // NUL-terminated list id: 1-64 characters of a-z, 0-9, '.', '_' and '-'.
+  const char *list_id;
+  uint64_t version;
+  // Non-zero for a delta from `base_version`.
+  uint32_t is_delta;
+  uint64_t base_version;
+  uint64_t created;
+  uint64_t expires;
+  uint32_t default_threshold;
+  uint32_t min_quality;
+} hg_seal_spec;
+
+// One list entry for `hg_list_seal`.
+typedef struct hg_entry_spec {
+  uint64_t id;
+  // 32 bytes, or NULL.
+  const uint8_t *pdq;
+  // 16 bytes, or NULL.
+  const uint8_t *md5;
+  // 32 bytes, or NULL.
+  const uint8_t *sha256;
+  // NUL-terminated UTF-8, at most 64 bytes.
+  const char *category;
+  const char *source;
+  // Per-entry PDQ threshold, or -1 for the list's default.
+  int32_t threshold;
+} hg_entry_spec;
+
+// An allow-list fingerprint: `kind` 0 PDQ (32 bytes), 1 MD5 (the first 16), 2 SHA-256 (32);
+// `remove` non-zero takes it off the list (deltas only).
+typedef struct hg_fingerprint_spec {
+  uint32_t kind;
+  uint32_t remove;
+  uint8_t value[32];
+} hg_fingerprint_spec;
 
 
 
@@ -288,6 +409,166 @@ hg_status hg_pdq_index_query_batch(const struct hg_pdq_index *index,
                                    size_t out_cap,
                                    size_t *out_offsets,
                                    size_t *out_total);
+
+// Verifies, decrypts and loads a full list bundle (`bundle`: `len` bytes, which may be freed
+// afterwards) under `config`, and stores the new handle in `*out_list`. Each refusal has its
+// own status (`HG_LIST_*`).
+//
+// Thread-safety: may be called from any number of threads at once.
+//
+// # Safety
+// Pointers must be valid as documented; `out_list` writable.
+hg_status hg_list_open(const uint8_t *bundle,
+                       size_t len,
+                       const struct hg_list_config *config,
+                       struct hg_list **out_list);
+
+// Verifies and decrypts a delta bundle under `config` (whose installed version should be
+// `list`'s) and applies it to `list`, storing the next version as a new handle in
+// `*out_list`. `list` itself is unchanged and stays usable.
+//
+// Thread-safety: may be called from any number of threads at once.
+//
+// # Safety
+// Pointers must be valid as documented; `out_list` writable.
+hg_status hg_list_apply_delta(const struct hg_list *list,
+                              const uint8_t *bundle,
+                              size_t len,
+                              const struct hg_list_config *config,
+                              struct hg_list **out_list);
+
+// Frees a list. NULL is allowed. No match may be running on it.
+//
+// # Safety
+// `list` must be null or a handle not yet freed.
+void hg_list_free(struct hg_list *list);
+
+// Public facts about a loaded list. Thread-safe.
+//
+// # Safety
+// `list` must be a live handle; `out` writable.
+hg_status hg_list_get_info(const struct hg_list *list, struct hg_list_info *out);
+
+// The list's id. Thread-safe.
+//
+// # Safety
+// `list` live; `buf` valid for `cap` bytes; `out_len` writable.
+hg_status hg_list_id(const struct hg_list *list, char *buf, size_t cap, size_t *out_len);
+
+// Category `index` (0 .. category_count, sorted by name): its name and its number of
+// entries. Thread-safe.
+//
+// # Safety
+// `list` live; `buf` valid for `cap` bytes; `out_len` and `out_count` writable.
+hg_status hg_list_category(const struct hg_list *list,
+                           size_t index,
+                           char *buf,
+                           size_t cap,
+                           size_t *out_len,
+                           uint64_t *out_count);
+
+// Matches one file against the list: `pdq` holds `pdq_count` hashes (0, 1, or the 8 dihedral
+// hashes in `hg_pdq_hash_dihedral` order) of PDQ quality `quality`; `md5` (16 bytes) and
+// `sha256` (32) may be NULL. Matches, closest first, go to `out` (room for `cap`) and their
+// number to `*out_count` (`HG_OUTPUT_TOO_SMALL` when they do not fit). The policy is in
+// docs/list-format.md.
+//
+// Thread-safety: any number of threads may match against one list at once.
+//
+// # Safety
+// Pointers valid for the sizes stated.
+hg_status hg_list_match_file(const struct hg_list *list,
+                             const uint8_t *pdq,
+                             size_t pdq_count,
+                             uint32_t quality,
+                             const uint8_t *md5,
+                             const uint8_t *sha256,
+                             struct hg_list_match *out,
+                             size_t cap,
+                             size_t *out_count);
+
+// Verifies a bundle's certificate and signature against `root_keys` (`root_key_count` x 32
+// bytes) at time `now` and reads its header, without any content key. The list id goes to
+// `id_buf` as for `hg_list_id`.
+//
+// # Safety
+// Pointers valid for the sizes stated.
+hg_status hg_list_inspect(const uint8_t *bundle,
+                          size_t len,
+                          const uint8_t *root_keys,
+                          size_t root_key_count,
+                          uint64_t now,
+                          struct hg_list_info *out,
+                          char *id_buf,
+                          size_t id_cap,
+                          size_t *id_len);
+
+// Generates a key pair: `kind` 0 Ed25519 (root or signing key), 1 X25519 (device key), 2 a
+// symmetric app key (32 random bytes in `secret`; `public` receives its 8-byte key id,
+// zero-padded). Writes 32 bytes to each output.
+//
+// # Safety
+// `secret` and `public` must hold 32 bytes.
+hg_status hg_keys_generate(uint32_t kind, uint8_t *secret, uint8_t *public_);
+
+// The public key of an Ed25519 (`kind` 0) or X25519 (`kind` 1) secret.
+//
+// # Safety
+// `secret` and `public` must hold 32 bytes.
+hg_status hg_keys_public(uint32_t kind, const uint8_t *secret, uint8_t *public_);
+
+// The root key (`root_secret`) certifies `signing_public` for `not_before` to `not_after`
+// (Unix seconds); the certificate (`HG_CERTIFICATE_BYTES`) goes to `out`.
+//
+// # Safety
+// `root_secret`, `signing_public`: 32 bytes; `out`: 120 bytes.
+hg_status hg_certificate_issue(const uint8_t *root_secret,
+                               const uint8_t *signing_public,
+                               uint64_t not_before,
+                               uint64_t not_after,
+                               uint8_t *out);
+
+// Builds, signs and encrypts a bundle: `entries` (`entry_count`), allow-list changes `allow`
+// (`allow_count`), withdrawn ids `tombstones` (`tombstone_count`), signed with
+// `signing_secret` under `certificate` and encrypted for `app_keys` and `device_publics`
+// (32 bytes each). The bundle goes to a new buffer in `*out_bundle`.
+//
+// Thread-safety: may be called from any number of threads at once.
+//
+// # Safety
+// Pointers valid for the counts stated; strings NUL-terminated.
+hg_status hg_list_seal(const struct hg_seal_spec *spec,
+                       const struct hg_entry_spec *entries,
+                       size_t entry_count,
+                       const struct hg_fingerprint_spec *allow,
+                       size_t allow_count,
+                       const uint64_t *tombstones,
+                       size_t tombstone_count,
+                       const uint8_t *signing_secret,
+                       const uint8_t *certificate,
+                       const uint8_t *app_keys,
+                       size_t app_key_count,
+                       const uint8_t *device_publics,
+                       size_t device_public_count,
+                       struct hg_buffer **out_bundle);
+
+// The bytes of a buffer (valid until `hg_buffer_free`).
+//
+// # Safety
+// `buffer` must be a live buffer.
+const uint8_t *hg_buffer_data(const struct hg_buffer *buffer);
+
+// The length of a buffer, or 0 for NULL.
+//
+// # Safety
+// `buffer` must be null or a live buffer.
+size_t hg_buffer_len(const struct hg_buffer *buffer);
+
+// Frees a buffer. NULL is allowed.
+//
+// # Safety
+// `buffer` must be null or a buffer not yet freed.
+void hg_buffer_free(struct hg_buffer *buffer);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,12 +9,38 @@ from __future__ import annotations
 from typing import Any
 
 from hashguard._cffi import ffi, lib
-from hashguard.errors import HashFormatError, NativeError
+from hashguard.errors import (
+    BadSignature,
+    HashFormatError,
+    ListExpired,
+    ListMalformed,
+    ListTooLarge,
+    NativeError,
+    NoContentKey,
+    Rollback,
+    UntrustedKey,
+    WrongBase,
+    WrongList,
+)
 
 __all__ = ["check", "ffi", "kernel", "lib", "version"]
 
 OK = 0
 PARSE_ERROR = 4
+OUTPUT_TOO_SMALL = 5
+
+# hg_status values of list refusals (native/include/hashguard.h).
+_LIST_ERRORS = {
+    10: ListMalformed,
+    11: ListTooLarge,
+    12: UntrustedKey,
+    13: BadSignature,
+    14: WrongList,
+    15: Rollback,
+    16: ListExpired,
+    17: NoContentKey,
+    18: WrongBase,
+}
 
 
 def last_error() -> str:
@@ -32,6 +58,8 @@ def check(status: Any) -> None:
     message = last_error()
     if code == PARSE_ERROR:
         raise HashFormatError(message)
+    if code in _LIST_ERRORS:
+        raise _LIST_ERRORS[code](message)
     raise NativeError(code, message)
 
 

@@ -34,3 +34,43 @@ class NativeError(Error):
         super().__init__(f"native status {status}: {message}")
         self.status = status
         self.message = message
+
+
+class ListError(Error):
+    """A list bundle was refused. The subclass says why; nothing from the bundle was used."""
+
+
+class ListMalformed(ListError):
+    """Truncated, not a bundle, an unknown format version, or malformed contents."""
+
+
+class ListTooLarge(ListError):
+    """Over the configured size caps (refused before reading or allocating)."""
+
+
+class UntrustedKey(ListError):
+    """Signed by a key no trusted root certifies, or outside its certificate's validity."""
+
+
+class BadSignature(ListError):
+    """The signature does not verify: the bundle was altered."""
+
+
+class WrongList(ListError):
+    """A bundle for another list."""
+
+
+class Rollback(ListError):
+    """Not newer than the installed version."""
+
+
+class ListExpired(ListError):
+    """Past its expiry time, and stale lists are not allowed."""
+
+
+class NoContentKey(ListError):
+    """No configured content key opens the bundle."""
+
+
+class WrongBase(ListError):
+    """A delta for a different version than the one it is applied to."""

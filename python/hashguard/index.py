@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashguard import _native
-from hashguard._native import ffi, lib
+from hashguard._native import OUTPUT_TOO_SMALL, ffi, lib
 from hashguard.errors import NativeError
 from hashguard.hashing import HASH_BYTES, TRANSFORMS, PdqHash
 
@@ -27,8 +27,6 @@ DEFAULT_MAX_DISTANCE: Final = 31
 #: multi-index hashing tables (about 90 bytes an entry at 10 million, ~40x faster queries).
 MODES: Final = {"auto": 0, "compact": 1, "multi-index": 2}
 _MODE_NAMES: Final = {1: "compact", 2: "multi-index"}
-
-OUTPUT_TOO_SMALL: Final = 5
 
 
 def _codes_array(codes: Any, what: str) -> npt.NDArray[np.uint8]:

@@ -2,9 +2,11 @@
 //! per-thread last error message. Conventions are written down in `docs/c-abi.md`.
 
 mod index;
+mod list;
 mod status;
 
 pub use index::*;
+pub use list::*;
 pub use status::HgStatus;
 use status::{fail, guard, Failure};
 

@@ -20,6 +20,25 @@ pub enum HgStatus {
     /// A caller-owned output buffer is too small; the size needed was written to the call's
     /// count output, and the call can be repeated with a larger buffer.
     HgOutputTooSmall = 5,
+    /// A list bundle is truncated, not a bundle, of an unknown format version, or malformed.
+    HgListMalformed = 10,
+    /// A list bundle (or a count in it) is over the configured size caps.
+    HgListTooLarge = 11,
+    /// The bundle's signing key is not certified by a trusted root key, or its certificate is
+    /// invalid or outside its validity window.
+    HgListUntrustedKey = 12,
+    /// The bundle's signature does not verify: it was altered.
+    HgListBadSignature = 13,
+    /// The bundle is for another list.
+    HgListWrongList = 14,
+    /// The bundle is not newer than the installed version.
+    HgListRollback = 15,
+    /// The list has expired and the policy refuses stale lists.
+    HgListExpired = 16,
+    /// No configured content key opens the bundle.
+    HgListNoKey = 17,
+    /// A delta for a different base version than the installed list.
+    HgListWrongBase = 18,
     /// A bug inside hashguard was caught at the boundary; the call had no effect on outputs
     /// that can be relied on. Please report it with the message.
     HgInternalError = 255,

@@ -135,6 +135,8 @@ impl AllowList {
 pub struct LoadedList {
     header: Header,
     stale: bool,
+    /// Live entry counts by category, sorted by name (computed once per version).
+    categories: Vec<(String, usize)>,
     base: Arc<Layer>,
     overlay: Arc<Layer>,
     /// Base entry ids that were removed or replaced since the base was built.
@@ -171,11 +173,13 @@ impl LoadedList {
         Ok(LoadedList {
             header,
             stale,
+            categories: Vec::new(),
             base: Arc::new(Layer::build(entries)),
             overlay: Arc::new(Layer::build(Vec::new())),
             removed: Arc::new(HashSet::new()),
             allow: Arc::new(allow),
-        })
+        }
+        .with_categories())
     }
 
     /// The next version of this list from an opened delta bundle. The delta must start from
@@ -251,11 +255,13 @@ impl LoadedList {
         Ok(LoadedList {
             header,
             stale,
+            categories: Vec::new(),
             base,
             overlay,
             removed: Arc::new(removed),
             allow: Arc::new(allow),
-        })
+        }
+        .with_categories())
     }
 
     fn live(&self) -> impl Iterator<Item = &Entry> {
@@ -267,18 +273,26 @@ impl LoadedList {
         base.chain(self.overlay.entries.iter())
     }
 
-    pub fn info(&self) -> ListInfo {
+    fn with_categories(mut self) -> Self {
         let mut counts: HashMap<&str, usize> = HashMap::new();
-        let mut n = 0;
         for e in self.live() {
             *counts.entry(e.category.as_str()).or_default() += 1;
-            n += 1;
         }
         let mut categories: Vec<(String, usize)> = counts
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         categories.sort();
+        self.categories = categories;
+        self
+    }
+
+    /// Live categories, sorted by name, with their entry counts.
+    pub fn categories(&self) -> &[(String, usize)] {
+        &self.categories
+    }
+
+    pub fn info(&self) -> ListInfo {
         ListInfo {
             list_id: self.header.list_id.clone(),
             version: self.header.version,
@@ -287,8 +301,8 @@ impl LoadedList {
             stale: self.stale,
             default_threshold: self.header.default_threshold,
             min_quality: self.header.min_quality,
-            entry_count: n,
-            categories,
+            entry_count: self.categories.iter().map(|c| c.1).sum(),
+            categories: self.categories.clone(),
         }
     }
 
