@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from hashguard import __version__
-from hashguard.errors import ImageError
+from hashguard import __version__, lists, publish
+from hashguard.errors import Error, ImageError
 from hashguard.hashing import Fingerprint, fingerprint, map_ordered
 
 EXIT_OK = 0
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     h.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU)")
     h.set_defaults(run=run_hash)
+    add_key_commands(commands)
+    add_list_commands(commands)
     return parser
 
 
@@ -63,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
+    except Error as e:
+        print(f"hashguard: error: {e}", file=sys.stderr)
+        return EXIT_INPUT_ERRORS
+    except OSError as e:
+        print(f"hashguard: error: {e}", file=sys.stderr)
+        return EXIT_INPUT_ERRORS
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -123,6 +131,184 @@ def format_fingerprint(path: Path, fp: Fingerprint, *, as_json: bool, dihedral: 
     if dihedral:
         line += "".join(f"\n  {name} {h.hex}" for name, h in fp.pdq.dihedral().items())
     return line
+
+
+DAY = 86_400
+
+
+def add_key_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    keys = commands.add_parser("keys", help="publisher and device keys")
+    sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    g = sub.add_parser(
+        "generate",
+        help="generate a key",
+        description=(
+            "root: the long-lived Ed25519 key apps trust (keep root.key offline). signing: an "
+            "Ed25519 key that signs bundles, certified by the root (--root) for --days. app: a "
+            "symmetric content key. device: an X25519 key pair that bundles are sealed to. "
+            "Secret files are hex, readable by their owner only; they are never printed."
+        ),
+    )
+    g.add_argument("kind", choices=["root", "signing", "app", "device"])
+    g.add_argument("--out", type=Path, required=True, help="folder for the key files")
+    g.add_argument("--root", type=Path, help="root.key, to certify a signing key")
+    g.add_argument("--days", type=int, default=90, help="signing certificate validity")
+    g.set_defaults(run=run_keys_generate)
+
+
+def run_keys_generate(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if args.kind in ("root", "signing", "device"):
+        pair = (
+            lists.generate_device_key() if args.kind == "device" else lists.generate_ed25519_key()
+        )
+        if args.kind == "signing":
+            if args.root is None:
+                build_parser().error("a signing key needs --root ROOT.key to certify it")
+            now = int(time.time())
+            root = publish.read_key(args.root)
+            cert = lists.issue_certificate(root, pair.public, now - 300, now + args.days * DAY)
+            publish.write_key(out / "signing.cert", cert, secret=False)
+        publish.write_key(out / f"{args.kind}.key", pair.secret, secret=True)
+        publish.write_key(out / f"{args.kind}.pub", pair.public, secret=False)
+        print(f"{args.kind} public key {pair.public.hex()} written to {out}")
+    else:
+        publish.write_key(out / "app.key", lists.generate_app_key(), secret=True)
+        print(f"app key written to {out / 'app.key'}")
+    return EXIT_OK
+
+
+def add_list_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    lst = commands.add_parser("list", help="build, inspect and verify hash-list bundles")
+    sub = lst.add_subparsers(dest="list_command", required=True, parser_class=_Parser)
+
+    def sealing(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--out", type=Path, required=True, help="bundle file to write")
+        p.add_argument("--list-id", required=True)
+        p.add_argument("--version", type=int, required=True)
+        p.add_argument("--signing-key", type=Path, required=True, help="signing.key")
+        p.add_argument("--certificate", type=Path, required=True, help="signing.cert")
+        p.add_argument("--app-key", type=Path, action="append", default=[], help="app.key")
+        p.add_argument("--device-public", type=Path, action="append", default=[], help="device.pub")
+        p.add_argument("--expires-days", type=float, default=30.0)
+        p.add_argument("--threshold", type=int, default=31, help="default PDQ threshold")
+        p.add_argument("--min-quality", type=int, default=50)
+        p.add_argument("--format", choices=["csv", "te"], default="csv")
+        p.add_argument("--category", default="unknown", help="category for --format te")
+        p.add_argument("--source", default=None, help="source for --format te")
+        p.add_argument(
+            "--allow-suspicious",
+            action="store_true",
+            help="accept the all-zero PDQ hash and hashes of quality below 50",
+        )
+
+    b = sub.add_parser(
+        "build",
+        help="a full bundle from a list source",
+        description=(
+            "SOURCE is a CSV with a header row and the columns "
+            f"{', '.join(publish.CSV_COLUMNS)} (id, category and source required; at least "
+            "one of pdq, md5, sha256 per row; threshold and quality optional), or with "
+            "--format te a file of PDQ hex hashes, one per line."
+        ),
+    )
+    b.add_argument("source", type=Path)
+    sealing(b)
+    b.set_defaults(run=run_list_build)
+
+    d = sub.add_parser("delta", help="a delta bundle from two versions of a list source")
+    d.add_argument("old", type=Path)
+    d.add_argument("new", type=Path)
+    d.add_argument("--base-version", type=int, required=True)
+    sealing(d)
+    d.set_defaults(run=run_list_delta)
+
+    for name, what in (("verify", "verify and decrypt"), ("inspect", "show the header of")):
+        v = sub.add_parser(name, help=f"{what} a bundle")
+        v.add_argument("bundle", type=Path)
+        v.add_argument("--root-key", type=Path, required=True, help="root.pub")
+        v.add_argument("--app-key", type=Path, help="app.key")
+        v.add_argument("--device-key", type=Path, help="device.key")
+        v.add_argument("--list-id")
+        v.set_defaults(run=run_list_verify if name == "verify" else run_list_inspect)
+
+
+def _source(args: argparse.Namespace, path: Path) -> list[lists.ListEntry]:
+    if args.format == "te":
+        return publish.read_te_hex(
+            path,
+            category=args.category,
+            source=args.source or path.stem,
+            allow_suspicious=args.allow_suspicious,
+        )
+    return publish.read_csv(path, allow_suspicious=args.allow_suspicious)
+
+
+def _seal(args: argparse.Namespace, **kw: object) -> int:
+    signer = lists.CertifiedSigner(
+        publish.read_key(args.signing_key), publish.read_key(args.certificate, 120)
+    )
+    if not args.app_key and not args.device_public:
+        build_parser().error("give at least one --app-key or --device-public")
+    now = int(time.time())
+    bundle = lists.seal_bundle(
+        list_id=args.list_id,
+        version=args.version,
+        signer=signer,
+        app_keys=[publish.read_key(p) for p in args.app_key],
+        device_publics=[publish.read_key(p) for p in args.device_public],
+        created=now,
+        expires=now + int(args.expires_days * DAY),
+        default_threshold=args.threshold,
+        min_quality=args.min_quality,
+        **kw,  # type: ignore[arg-type]
+    )
+    publish.write_atomically(args.out, bundle)
+    print(f"{args.out}: {len(bundle)} bytes, list {args.list_id} version {args.version}")
+    return EXIT_OK
+
+
+def run_list_build(args: argparse.Namespace) -> int:
+    return _seal(args, entries=_source(args, args.source))
+
+
+def run_list_delta(args: argparse.Namespace) -> int:
+    old = {e.id: e for e in _source(args, args.old)}
+    new = {e.id: e for e in _source(args, args.new)}
+    changed = [e for i, e in new.items() if old.get(i) != e]
+    removed = sorted(set(old) - set(new))
+    print(f"delta: {len(changed)} added or changed, {len(removed)} removed")
+    return _seal(args, entries=changed, tombstones=removed, base_version=args.base_version)
+
+
+def _open_args(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "verify_key": publish.read_key(args.root_key),
+        "content_key": publish.read_key(args.app_key) if args.app_key else None,
+        "device_key": publish.read_key(args.device_key) if args.device_key else None,
+        "list_id": args.list_id,
+        "allow_stale": True,
+    }
+
+
+def run_list_verify(args: argparse.Namespace) -> int:
+    if not args.app_key and not args.device_key:
+        build_parser().error("verify needs --app-key or --device-key")
+    hl = lists.HashList.open(args.bundle, **_open_args(args))  # type: ignore[arg-type]
+    print(f"OK: {hl!r}")
+    return EXIT_OK
+
+
+def run_list_inspect(args: argparse.Namespace) -> int:
+    info = lists.inspect_bundle(args.bundle, verify_key=publish.read_key(args.root_key))
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    if args.app_key or args.device_key:
+        hl = lists.HashList.open(args.bundle, **_open_args(args))  # type: ignore[arg-type]
+        for name, count in sorted(hl.categories.items()):
+            print(f"category {name}: {count}")
+    return EXIT_OK
 
 
 class Progress:

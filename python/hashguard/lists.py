@@ -26,6 +26,7 @@ __all__ = [
     "generate_app_key",
     "generate_device_key",
     "generate_ed25519_key",
+    "inspect_bundle",
     "issue_certificate",
     "seal_bundle",
 ]
@@ -288,6 +289,37 @@ def _config(
     c.keep_stale = int(allow_stale)
     c.max_bundle_bytes = max_bundle_bytes
     return _Config(c, keep)
+
+
+def inspect_bundle(
+    path: str | os.PathLike[str],
+    *,
+    verify_key: bytes | Sequence[bytes],
+    now: float | None = None,
+    max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
+) -> dict[str, object]:
+    """A bundle's verified header, without any content key (never its entries)."""
+    data = _read_bundle(path, max_bundle_bytes)
+    roots, n = _key_array(verify_key, "verify_key")
+    info = ffi.new("hg_list_info *")
+    when = int(time.time() if now is None else now)
+    list_id = _read_text(
+        lambda b, c, length: lib.hg_list_inspect(
+            data, len(data), roots, n, when, info, b, c, length
+        )
+    )
+    return {
+        "list_id": list_id,
+        "version": int(info.version),
+        "kind": "delta" if info.is_delta else "full",
+        "base_version": int(info.base_version) if info.is_delta else None,
+        "created": int(info.created),
+        "expires": int(info.expires),
+        "stale": bool(info.stale),
+        "entries": int(info.entry_count),
+        "default_threshold": int(info.default_threshold),
+        "min_quality": int(info.min_quality),
+    }
 
 
 # ---- publishing ------------------------------------------------------------------------------
