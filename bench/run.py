@@ -1,7 +1,7 @@
 """Runs the benchmark suites in one process: ``pdq`` (hashing speed, bench/pdq.py), then
-``index`` (exact radius search, bench/index.py).
+``index`` (exact radius search, bench/index.py), then ``lists`` (bundle loading, bench/lists.py).
 
-    python bench/run.py [--quick] [--only pdq|index] [--json DIR]
+    python bench/run.py [--quick] [--only pdq|index|lists] [--json DIR]
 
 ``--quick`` is passed to every suite. ``--json DIR`` makes each suite write its raw numbers to
 ``DIR/<suite>.json``. Each suite prints its own report; a missed target prints FAIL there but is
@@ -21,7 +21,7 @@ from typing import Final
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 #: Suite name -> module in this directory, in the order they run.
-SUITES: Final = ("pdq", "index")
+SUITES: Final = ("pdq", "index", "lists")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

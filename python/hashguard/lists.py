@@ -11,6 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, final
 
+import numpy as np
+import numpy.typing as npt
+
 from hashguard import _native
 from hashguard._native import OUTPUT_TOO_SMALL, ffi, lib
 from hashguard.errors import ListTooLarge
@@ -29,6 +32,7 @@ __all__ = [
     "inspect_bundle",
     "issue_certificate",
     "seal_bundle",
+    "seal_pdq_bundle",
 ]
 
 #: Bundles larger than this are refused before they are read.
@@ -431,6 +435,69 @@ def seal_bundle(
         ffi.memmove(a.value, value, len(value))
     dead = list(tombstones)
     tomb = ffi.new("uint64_t[]", dead) if dead else ffi.NULL
+    seal, _list_id_buffer = _seal_spec(
+        list_id, version, base_version, created, expires, default_threshold, min_quality
+    )
+    apps, n_apps = _key_array(list(app_keys), "app key")
+    devices, n_devices = _key_array(list(device_publics), "device public key")
+    out = ffi.new("hg_buffer **")
+    _native.check(
+        lib.hg_list_seal(
+            seal, specs, len(items), allow_specs, len(changes), tomb, len(dead),
+            signer.secret, signer.certificate, apps, n_apps, devices, n_devices, out,
+        )
+    )  # fmt: skip
+    return _take_buffer(out[0])
+
+
+def seal_pdq_bundle(
+    *,
+    list_id: str,
+    version: int,
+    codes: npt.ArrayLike,
+    ids: npt.ArrayLike,
+    category: str,
+    source: str,
+    signer: CertifiedSigner,
+    app_keys: Sequence[bytes] = (),
+    device_publics: Sequence[bytes] = (),
+    created: int | None = None,
+    expires: int,
+    default_threshold: int = 31,
+    min_quality: int = 50,
+) -> bytes:
+    """A full bundle of PDQ hashes only, from an (N, 32) uint8 array and (N,) uint64 ids, all in
+    one category: the fast path for large ThreatExchange-style lists."""
+    arr = np.ascontiguousarray(np.asarray(codes), dtype=np.uint8)
+    id_arr = np.ascontiguousarray(np.asarray(ids), dtype=np.uint64)
+    if arr.ndim != 2 or arr.shape[1] != 32 or id_arr.shape != (arr.shape[0],):
+        raise ValueError(f"codes must be (N, 32) and ids (N,), got {arr.shape} {id_arr.shape}")
+    seal, _list_id_buffer = _seal_spec(
+        list_id, version, None, created, expires, default_threshold, min_quality
+    )
+    apps, n_apps = _key_array(list(app_keys), "app key")
+    devices, n_devices = _key_array(list(device_publics), "device public key")
+    out = ffi.new("hg_buffer **")
+    _native.check(
+        lib.hg_list_seal_pdq(
+            seal, ffi.from_buffer("uint8_t[]", arr), ffi.from_buffer("uint64_t[]", id_arr),
+            arr.shape[0], category.encode(), source.encode(), signer.secret,
+            signer.certificate, apps, n_apps, devices, n_devices, out,
+        )
+    )  # fmt: skip
+    return _take_buffer(out[0])
+
+
+def _seal_spec(
+    list_id: str,
+    version: int,
+    base_version: int | None,
+    created: int | None,
+    expires: int,
+    default_threshold: int,
+    min_quality: int,
+) -> tuple[Any, Any]:
+    """The native seal spec, and the list id buffer it points to (keep both alive)."""
     seal = ffi.new("hg_seal_spec *")
     name = ffi.new("char[]", list_id.encode())
     seal.list_id = name
@@ -441,14 +508,9 @@ def seal_bundle(
     seal.expires = expires
     seal.default_threshold = default_threshold
     seal.min_quality = min_quality
-    apps, n_apps = _key_array(list(app_keys), "app key")
-    devices, n_devices = _key_array(list(device_publics), "device public key")
-    out = ffi.new("hg_buffer **")
-    _native.check(
-        lib.hg_list_seal(
-            seal, specs, len(items), allow_specs, len(changes), tomb, len(dead),
-            signer.secret, signer.certificate, apps, n_apps, devices, n_devices, out,
-        )
-    )  # fmt: skip
-    buf = ffi.gc(out[0], lib.hg_buffer_free)
+    return seal, name
+
+
+def _take_buffer(handle: Any) -> bytes:
+    buf = ffi.gc(handle, lib.hg_buffer_free)
     return bytes(ffi.buffer(lib.hg_buffer_data(buf), lib.hg_buffer_len(buf)))

@@ -644,7 +644,6 @@ pub unsafe extern "C" fn hg_list_seal(
     guard(|| {
         let spec = spec.as_ref().ok_or_else(|| null_arg("spec"))?;
         let out = out_slice(out_bundle, 1, "out_bundle")?;
-        let list_id = text(spec.list_id, "list_id")?;
         let entry_specs: &[HgEntrySpec] = if entry_count == 0 {
             &[]
         } else if entries.is_null() {
@@ -712,53 +711,143 @@ pub unsafe extern "C" fn hg_list_seal(
             }
             contents.tombstones = std::slice::from_raw_parts(tombstones, tombstone_count).to_vec();
         }
-        let secret: [u8; 32] = bytes(signing_secret, 32, "signing_secret")?
-            .try_into()
-            .expect("32");
-        let signer = Ed25519Key::from_secret(&zeroize::Zeroizing::new(secret));
-        let cert_bytes: [u8; HG_CERTIFICATE_BYTES] =
-            bytes(certificate, HG_CERTIFICATE_BYTES, "certificate")?
-                .try_into()
-                .expect("120");
-        let cert = Certificate::from_bytes(&cert_bytes);
-        let mut recipients: Vec<Recipient> = keys32(app_keys, app_key_count, "app_keys")?
-            .into_iter()
-            .map(|k| Recipient::AppKey(zeroize::Zeroizing::new(*k)))
-            .collect();
-        recipients.extend(
-            keys32(device_publics, device_public_count, "device_publics")?
-                .into_iter()
-                .map(|k| Recipient::DevicePublic(*k)),
-        );
-        let threshold = |v: u32, name: &str| {
-            u8::try_from(v).map_err(|_| {
-                fail(
-                    HgStatus::HgInvalidArgument,
-                    format!("{name} {v} is over 255"),
-                )
-            })
-        };
-        let seal = Seal {
-            kind: if spec.is_delta != 0 {
-                Kind::Delta {
-                    base_version: spec.base_version,
-                }
-            } else {
-                Kind::Full
-            },
-            list_id: &list_id,
-            version: spec.version,
-            created: spec.created,
-            expires: spec.expires,
-            default_threshold: threshold(spec.default_threshold, "default_threshold")?,
-            min_quality: threshold(spec.min_quality, "min_quality")?,
-        };
-        let bundle = seal
-            .seal(&contents, &signer, &cert, &recipients)
-            .map_err(list_fail)?;
+        let bundle = seal_with(
+            spec,
+            &contents,
+            signing_secret,
+            certificate,
+            (app_keys, app_key_count),
+            (device_publics, device_public_count),
+        )?;
         out[0] = Box::into_raw(Box::new(HgBuffer(bundle)));
         Ok(())
     })
+}
+
+/// Builds, signs and encrypts a bundle of PDQ hashes only (a ThreatExchange-style list of any
+/// size, without per-entry structures): `count` hashes (32 bytes each, back to back) with ids
+/// `ids`, all in one `category` from one `source`. Otherwise as `hg_list_seal`.
+///
+/// Thread-safety: may be called from any number of threads at once.
+///
+/// # Safety
+/// Pointers valid for the counts stated; strings NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn hg_list_seal_pdq(
+    spec: *const HgSealSpec,
+    hashes: *const u8,
+    ids: *const u64,
+    count: usize,
+    category: *const c_char,
+    source: *const c_char,
+    signing_secret: *const u8,
+    certificate: *const u8,
+    app_keys: *const u8,
+    app_key_count: usize,
+    device_publics: *const u8,
+    device_public_count: usize,
+    out_bundle: *mut *mut HgBuffer,
+) -> HgStatus {
+    guard(|| {
+        let spec = spec.as_ref().ok_or_else(|| null_arg("spec"))?;
+        let out = out_slice(out_bundle, 1, "out_bundle")?;
+        let len = count.checked_mul(32).ok_or_else(|| null_arg("hashes"))?;
+        let raw = bytes(hashes, len, "hashes")?;
+        let ids: &[u64] = if count == 0 {
+            &[]
+        } else if ids.is_null() {
+            return Err(null_arg("ids"));
+        } else {
+            std::slice::from_raw_parts(ids, count)
+        };
+        let (category, source) = (text(category, "category")?, text(source, "source")?);
+        let contents = Contents {
+            entries: raw
+                .chunks_exact(32)
+                .zip(ids)
+                .map(|(h, &id)| Entry {
+                    id,
+                    pdq: Some(h.try_into().expect("32 bytes")),
+                    md5: None,
+                    sha256: None,
+                    category: category.clone(),
+                    source: source.clone(),
+                    threshold: None,
+                })
+                .collect(),
+            allow: Vec::new(),
+            allow_removed: Vec::new(),
+            tombstones: Vec::new(),
+        };
+        let bundle = seal_with(
+            spec,
+            &contents,
+            signing_secret,
+            certificate,
+            (app_keys, app_key_count),
+            (device_publics, device_public_count),
+        )?;
+        out[0] = Box::into_raw(Box::new(HgBuffer(bundle)));
+        Ok(())
+    })
+}
+
+/// Signs and encrypts `contents` as `spec` states, for `hg_list_seal` and `hg_list_seal_pdq`.
+///
+/// # Safety
+/// Key pointers valid for their counts; `spec.list_id` NUL-terminated.
+unsafe fn seal_with(
+    spec: &HgSealSpec,
+    contents: &Contents,
+    signing_secret: *const u8,
+    certificate: *const u8,
+    (app_keys, app_key_count): (*const u8, usize),
+    (device_publics, device_public_count): (*const u8, usize),
+) -> Result<Vec<u8>, Failure> {
+    let list_id = text(spec.list_id, "list_id")?;
+    let secret: [u8; 32] = bytes(signing_secret, 32, "signing_secret")?
+        .try_into()
+        .expect("32");
+    let signer = Ed25519Key::from_secret(&zeroize::Zeroizing::new(secret));
+    let cert_bytes: [u8; HG_CERTIFICATE_BYTES] =
+        bytes(certificate, HG_CERTIFICATE_BYTES, "certificate")?
+            .try_into()
+            .expect("120");
+    let cert = Certificate::from_bytes(&cert_bytes);
+    let mut recipients: Vec<Recipient> = keys32(app_keys, app_key_count, "app_keys")?
+        .into_iter()
+        .map(|k| Recipient::AppKey(zeroize::Zeroizing::new(*k)))
+        .collect();
+    recipients.extend(
+        keys32(device_publics, device_public_count, "device_publics")?
+            .into_iter()
+            .map(|k| Recipient::DevicePublic(*k)),
+    );
+    let threshold = |v: u32, name: &str| {
+        u8::try_from(v).map_err(|_| {
+            fail(
+                HgStatus::HgInvalidArgument,
+                format!("{name} {v} is over 255"),
+            )
+        })
+    };
+    let seal = Seal {
+        kind: if spec.is_delta != 0 {
+            Kind::Delta {
+                base_version: spec.base_version,
+            }
+        } else {
+            Kind::Full
+        },
+        list_id: &list_id,
+        version: spec.version,
+        created: spec.created,
+        expires: spec.expires,
+        default_threshold: threshold(spec.default_threshold, "default_threshold")?,
+        min_quality: threshold(spec.min_quality, "min_quality")?,
+    };
+    seal.seal(contents, &signer, &cert, &recipients)
+        .map_err(list_fail)
 }
 
 /// The bytes of a buffer (valid until `hg_buffer_free`).
