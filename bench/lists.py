@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import faiss  # type: ignore[import-untyped]
+import faiss
 import numpy as np
 
 import hashguard

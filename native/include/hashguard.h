@@ -552,6 +552,28 @@ hg_status hg_list_seal(const struct hg_seal_spec *spec,
                        size_t device_public_count,
                        struct hg_buffer **out_bundle);
 
+// Builds, signs and encrypts a bundle of PDQ hashes only (a ThreatExchange-style list of any
+// size, without per-entry structures): `count` hashes (32 bytes each, back to back) with ids
+// `ids`, all in one `category` from one `source`. Otherwise as `hg_list_seal`.
+//
+// Thread-safety: may be called from any number of threads at once.
+//
+// # Safety
+// Pointers valid for the counts stated; strings NUL-terminated.
+hg_status hg_list_seal_pdq(const struct hg_seal_spec *spec,
+                           const uint8_t *hashes,
+                           const uint64_t *ids,
+                           size_t count,
+                           const char *category,
+                           const char *source,
+                           const uint8_t *signing_secret,
+                           const uint8_t *certificate,
+                           const uint8_t *app_keys,
+                           size_t app_key_count,
+                           const uint8_t *device_publics,
+                           size_t device_public_count,
+                           struct hg_buffer **out_bundle);
+
 // The bytes of a buffer (valid until `hg_buffer_free`).
 //
 // # Safety
