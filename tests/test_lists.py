@@ -164,3 +164,32 @@ def test_no_api_returns_entries_and_secrets_are_not_printed(
     key = lists.generate_ed25519_key()
     assert key.secret.hex() not in repr(key)
     assert isinstance(PdqHash, type)
+
+
+def test_pdq_only_bundles_from_arrays(publisher: dict[str, object], tmp_path: Path) -> None:
+    import numpy as np
+
+    codes = np.random.default_rng(3).integers(0, 256, (5000, 32), dtype=np.uint8)
+    ids = np.arange(5000, dtype=np.uint64) * 2
+    data = lists.seal_pdq_bundle(
+        list_id="te",
+        version=1,
+        codes=codes,
+        ids=ids,
+        category="A1",
+        source="threatexchange",
+        signer=publisher["signer"],  # type: ignore[arg-type]
+        app_keys=[publisher["app"]],  # type: ignore[list-item]
+        expires=NOW + 60,
+    )
+    path = tmp_path / "te.hgl"
+    path.write_bytes(data)
+    hl = load(publisher, path)
+    assert (hl.entry_count, hl.categories) == (5000, {"A1": 5000})
+    q = PdqHash(codes[1234].tobytes(), 90)
+    assert [(m.entry_id, m.distance) for m in hl.match(q, dihedral=False)] == [(2468, 0)]
+    with pytest.raises(ValueError, match="32"):
+        lists.seal_pdq_bundle(
+            list_id="te", version=1, codes=codes[:, :31], ids=ids, category="A1", source="s",
+            signer=publisher["signer"], app_keys=[publisher["app"]], expires=NOW + 60,  # type: ignore[arg-type,list-item]
+        )  # fmt: skip
