@@ -132,6 +132,16 @@ impl AllowList {
     }
 }
 
+/// Entry ids are unique within a list (tombstones and deltas address them).
+fn check_unique(entries: &[Entry]) -> Result<(), ListError> {
+    let mut ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ListError::Malformed("duplicate entry ids"));
+    }
+    Ok(())
+}
+
 pub struct LoadedList {
     header: Header,
     stale: bool,
@@ -162,10 +172,7 @@ impl LoadedList {
             .into_iter()
             .filter(|e| !tombstones.contains(&e.id))
             .collect();
-        let mut seen = HashSet::with_capacity(entries.len());
-        if !entries.iter().all(|e| seen.insert(e.id)) {
-            return Err(ListError::Malformed("duplicate entry ids"));
-        }
+        check_unique(&entries)?;
         let mut allow = AllowList::default();
         for f in &contents.allow {
             allow.change(f, true);
@@ -206,10 +213,7 @@ impl LoadedList {
             });
         }
         let added = std::mem::take(&mut contents.entries);
-        let mut seen = HashSet::with_capacity(added.len());
-        if !added.iter().all(|e| seen.insert(e.id)) {
-            return Err(ListError::Malformed("duplicate entry ids"));
-        }
+        check_unique(&added)?;
         // Removed ids, and ids that the delta replaces.
         let gone: HashSet<u64> = contents
             .tombstones
@@ -274,9 +278,21 @@ impl LoadedList {
     }
 
     fn with_categories(mut self) -> Self {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        // Lists have a handful of categories: a short vector beats hashing every entry's label.
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        let mut last = 0;
         for e in self.live() {
-            *counts.entry(e.category.as_str()).or_default() += 1;
+            let c = e.category.as_str();
+            if !matches!(counts.get(last), Some((k, _)) if *k == c) {
+                last = match counts.iter().position(|(k, _)| *k == c) {
+                    Some(i) => i,
+                    None => {
+                        counts.push((c, 0));
+                        counts.len() - 1
+                    }
+                };
+            }
+            counts[last].1 += 1;
         }
         let mut categories: Vec<(String, usize)> = counts
             .into_iter()
