@@ -78,9 +78,10 @@ for t in $targets; do
     else
         failed=1
         reproducer=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
-        echo "fuzz $t: ${execs:-?} execs in $secs s, CRASH (exit $rc); reproducer: native/${reproducer#./}; log: native/$log"
-        grep -m 1 -A 2 -E "panicked at|ERROR: libFuzzer" "$log" | sed 's/^/    /' || true
-        echo "    reproduce: (cd native && cargo fuzz run --sanitizer none $t ${reproducer:-<input>})"
+        reproducer=${reproducer:-<input>}
+        echo "fuzz $t: ${execs:-?} execs in $secs s, CRASH (exit $rc); reproducer: $reproducer; log: native/$log"
+        grep -m 1 -A 1 -E "panicked at|ERROR: libFuzzer" "$log" | sed 's/^/    /' || true
+        echo "    reproduce: (cd native && cargo fuzz run --sanitizer none $t $reproducer)"
     fi
 done
 exit "$failed"

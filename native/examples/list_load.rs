@@ -9,7 +9,9 @@ use hashguard::list::{
 use std::time::Instant;
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(1_000_000, |a| a.parse().expect("N"));
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |a| a.parse().expect("N"));
     let mut s = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         s ^= s << 13;
@@ -53,9 +55,18 @@ fn main() {
         default_threshold: 31,
         min_quality: 50,
     }
-    .seal(&contents, &signer, &cert, &[Recipient::AppKey(zeroize::Zeroizing::new(app))])
+    .seal(
+        &contents,
+        &signer,
+        &cert,
+        &[Recipient::AppKey(zeroize::Zeroizing::new(app))],
+    )
     .unwrap();
-    println!("{n} entries: built a {} MB bundle in {:.2} s", bundle.len() >> 20, t.elapsed().as_secs_f64());
+    println!(
+        "{n} entries: built a {} MB bundle in {:.2} s",
+        bundle.len() >> 20,
+        t.elapsed().as_secs_f64()
+    );
     drop(contents);
     let trust = Trust {
         roots: vec![RootPublic::from_bytes(&root.public()).unwrap()],

@@ -511,9 +511,13 @@ pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, List
     }
     // Every item takes at least 8 bytes, every entry at least MIN_ENTRY_BYTES: counts that do
     // not fit the plaintext cannot make the decoder allocate.
-    let floor =
-        header.entry_count * MIN_ENTRY_BYTES + (header.allow_count + header.tombstone_count) * 8;
-    if header.plaintext_len + TAG_LEN as u64 != payload.len() as u64 || floor > header.plaintext_len
+    // Checked: the caps are the caller's and may be as large as u64 allows.
+    let floor = header
+        .entry_count
+        .checked_mul(MIN_ENTRY_BYTES)
+        .and_then(|e| e.checked_add((header.allow_count + header.tombstone_count).checked_mul(8)?));
+    if header.plaintext_len.checked_add(TAG_LEN as u64) != Some(payload.len() as u64)
+        || !matches!(floor, Some(f) if f <= header.plaintext_len)
     {
         return Err(ListError::Malformed(
             "payload size does not match the header",

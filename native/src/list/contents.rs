@@ -146,11 +146,14 @@ impl Contents {
                 .cloned()
                 .ok_or(ListError::Malformed("label index out of range"))
         };
+        // Counts are trusted only as far as the bytes can back them: each item needs at least
+        // 8 bytes (an entry MIN_ENTRY_BYTES), so no count can reserve more than the input holds.
+        let room = |n: u64, size: u64| n.min(buf.len() as u64 / size) as usize;
         let mut out = Contents {
-            entries: Vec::with_capacity(entries as usize),
-            allow: Vec::with_capacity(allow as usize),
+            entries: Vec::with_capacity(room(entries, MIN_ENTRY_BYTES)),
+            allow: Vec::with_capacity(room(allow, 9)),
             allow_removed: Vec::new(),
-            tombstones: Vec::with_capacity(tombstones as usize),
+            tombstones: Vec::with_capacity(room(tombstones, 8)),
         };
         for _ in 0..entries {
             let flags = r.u8()?;

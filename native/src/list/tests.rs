@@ -272,6 +272,37 @@ fn hostile_counts_are_refused_without_allocating() {
 }
 
 #[test]
+fn counts_and_lengths_near_u64_max_are_refused_without_overflow() {
+    let p = publisher();
+    let good = seal(&p, 5, Kind::Full, &app(&p));
+    // plaintext_len follows entry, allow and tombstone counts.
+    let entry_at = 8 + Certificate::LEN + 4 + 2 + 1 + 1 + "test-list".len() + 4 * 8;
+    let mut c = checks();
+    c.caps.max_entries = u64::MAX;
+    for (at, value) in [
+        (entry_at + 24, u64::MAX - 3),
+        (entry_at, 1_418_980_313_362_273_202),
+        (entry_at + 8, u64::MAX / 4),
+    ] {
+        let mut bytes = good.clone();
+        bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        let n = bytes.len();
+        let sig = p
+            .signer
+            .sign(&super::bundle_signed_message_for_tests(&bytes[..n - 64]));
+        bytes[n - 64..].copy_from_slice(&sig);
+        assert!(
+            open(&bytes, &trust(&p), &c).is_err(),
+            "offset {at} value {value}"
+        );
+    }
+    // The decoder itself never reserves more than its input can hold.
+    for count in [1u64 << 40, u64::MAX] {
+        assert!(Contents::decode(&[0, 0, 0, 0], count, count, count).is_err());
+    }
+}
+
+#[test]
 fn every_bit_flip_and_truncation_is_rejected() {
     let p = publisher();
     let bytes = seal(&p, 5, Kind::Full, &app(&p));

@@ -1,0 +1,109 @@
+//! The bundle loader on arbitrary bytes. Each input is used three ways:
+//!
+//! a. as a whole bundle for `open` and `inspect` under the fixed trust configuration (random
+//!    bytes rarely get past the signature, but the magic, certificate and length checks run);
+//! b. as plaintext for `Contents::decode`: the first three bytes are the entry, allow-list and
+//!    tombstone counts (so at most 255 each: the fuzzer cannot ask for large allocations), the
+//!    rest is the plaintext;
+//! c. when (b) decodes: encoded again (decode(encode(x)) == x, and encode is canonical), then
+//!    sealed with the fixed publisher key and opened again: open(seal(x)) == x.
+//!
+//! Any panic or failed assertion is a crash.
+#![no_main]
+
+use hashguard::list::{self, Contents, ExpiryPolicy, Kind, Recipient, Seal};
+use hashguard_fuzz::{checks, fixture, APP_KEY, DAY, LIST_ID, MAX_LABEL_BYTES, NOW};
+use libfuzzer_sys::fuzz_target;
+use zeroize::Zeroizing;
+
+fuzz_target!(|data: &[u8]| {
+    let fx = fixture();
+
+    // (a)
+    let opened = list::open(data, &fx.trust, &fx.checks);
+    let inspected = list::inspect(data, &fx.trust.roots, NOW, &fx.checks.caps);
+    if let Ok(o) = &opened {
+        assert_eq!(inspected.as_ref().ok(), Some(&o.header));
+    }
+
+    // (b)
+    let [e, a, t, plaintext @ ..] = data else {
+        return;
+    };
+    let counts = [*e as u64, *a as u64, *t as u64];
+    let Ok(contents) = Contents::decode(plaintext, counts[0], counts[1], counts[2]) else {
+        return;
+    };
+    assert_eq!(contents.entries.len() as u64, counts[0]);
+    assert_eq!(
+        (contents.allow.len() + contents.allow_removed.len()) as u64,
+        counts[1]
+    );
+    assert_eq!(contents.tombstones.len() as u64, counts[2]);
+    assert!(contents
+        .entries
+        .iter()
+        .all(|x| x.pdq.is_some() || x.md5.is_some() || x.sha256.is_some()));
+
+    // (c) Encode: refused exactly when an entry uses a label longer than encode allows (decode
+    // reads labels up to 255 bytes).
+    let long_label = contents
+        .entries
+        .iter()
+        .any(|x| x.category.len() > MAX_LABEL_BYTES || x.source.len() > MAX_LABEL_BYTES);
+    let encoded = match contents.encode() {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            assert!(long_label, "encode refused decoded contents: {err}");
+            return;
+        }
+    };
+    assert!(
+        !long_label,
+        "encode accepted a label over {MAX_LABEL_BYTES} bytes"
+    );
+    let again = Contents::decode(&encoded, counts[0], counts[1], counts[2])
+        .expect("encoded contents decode");
+    assert_eq!(again, contents);
+    assert_eq!(again.encode().expect("encode"), encoded);
+
+    // Seal and open again.
+    let kind = if contents.allow_removed.is_empty() {
+        Kind::Full
+    } else {
+        Kind::Delta { base_version: 1 }
+    };
+    let seal = Seal {
+        kind,
+        list_id: LIST_ID,
+        version: 2,
+        created: NOW - 10,
+        expires: NOW + DAY,
+        default_threshold: 31,
+        min_quality: 50,
+    };
+    let bundle = seal
+        .seal(
+            &contents,
+            &fx.signer,
+            &fx.cert,
+            &[Recipient::AppKey(Zeroizing::new(APP_KEY))],
+        )
+        .expect("seal");
+    let opened = list::open(
+        &bundle,
+        &fx.trust,
+        &checks(Some(LIST_ID), Some(1), ExpiryPolicy::Reject),
+    )
+    .expect("a sealed bundle opens");
+    assert_eq!(opened.contents, contents);
+    let h = &opened.header;
+    assert_eq!(h.kind, kind);
+    assert_eq!(h.list_id, LIST_ID);
+    assert_eq!((h.version, h.created, h.expires), (2, NOW - 10, NOW + DAY));
+    assert_eq!((h.default_threshold, h.min_quality), (31, 50));
+    assert_eq!([h.entry_count, h.allow_count, h.tombstone_count], counts);
+    assert_eq!(h.plaintext_len, encoded.len() as u64);
+    assert_eq!(h.signer_id, fx.signer.id());
+    assert!(!opened.stale);
+});
