@@ -511,12 +511,6 @@ hg_status hg_list_inspect(const uint8_t *bundle,
 // `secret` and `public` must hold 32 bytes.
 hg_status hg_keys_generate(uint32_t kind, uint8_t *secret, uint8_t *public_);
 
-// The public key of an Ed25519 (`kind` 0) or X25519 (`kind` 1) secret.
-//
-// # Safety
-// `secret` and `public` must hold 32 bytes.
-hg_status hg_keys_public(uint32_t kind, const uint8_t *secret, uint8_t *public_);
-
 // The root key (`root_secret`) certifies `signing_public` for `not_before` to `not_after`
 // (Unix seconds); the certificate (`HG_CERTIFICATE_BYTES`) goes to `out`.
 //

@@ -546,30 +546,6 @@ pub unsafe extern "C" fn hg_keys_generate(kind: u32, secret: *mut u8, public: *m
     })
 }
 
-/// The public key of an Ed25519 (`kind` 0) or X25519 (`kind` 1) secret.
-///
-/// # Safety
-/// `secret` and `public` must hold 32 bytes.
-#[no_mangle]
-pub unsafe extern "C" fn hg_keys_public(kind: u32, secret: *const u8, public: *mut u8) -> HgStatus {
-    guard(|| {
-        let s: [u8; 32] = bytes(secret, 32, "secret")?.try_into().expect("32 bytes");
-        let s = zeroize::Zeroizing::new(s);
-        let out = out_slice(public, 32, "public")?;
-        match kind {
-            0 => out.copy_from_slice(&Ed25519Key::from_secret(&s).public()),
-            1 => out.copy_from_slice(&device_public(&s)),
-            other => {
-                return Err(fail(
-                    HgStatus::HgInvalidArgument,
-                    format!("unknown key kind {other}"),
-                ))
-            }
-        }
-        Ok(())
-    })
-}
-
 /// The root key (`root_secret`) certifies `signing_public` for `not_before` to `not_after`
 /// (Unix seconds); the certificate (`HG_CERTIFICATE_BYTES`) goes to `out`.
 ///
