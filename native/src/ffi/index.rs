@@ -1,7 +1,7 @@
 //! C ABI of the Hamming-radius index: an opaque, immutable handle and its queries.
 
 use super::status::{fail, guard, Failure, HgStatus};
-use super::{null_arg, out_slice, HG_PDQ_DIHEDRAL_COUNT, HG_PDQ_HASH_BYTES};
+use super::{in_slice, null_arg, out_slice, HG_PDQ_DIHEDRAL_COUNT, HG_PDQ_HASH_BYTES};
 use crate::index::{Match, Mode, PdqIndex};
 use crate::pdq::Hash256;
 
@@ -148,13 +148,7 @@ pub unsafe extern "C" fn hg_pdq_index_new(
     guard(|| {
         let out = out_slice(out_index, 1, "out_index")?;
         let hashes = hashes_from(hashes, count, "hashes")?;
-        let ids: &[u64] = if count == 0 {
-            &[]
-        } else if ids.is_null() {
-            return Err(null_arg("ids"));
-        } else {
-            std::slice::from_raw_parts(ids, count)
-        };
+        let ids = in_slice(ids, count, "ids")?;
         if count >= u32::MAX as usize {
             return Err(fail(
                 HgStatus::HgInvalidArgument,

@@ -3,7 +3,7 @@
 //! is an opaque immutable handle; its entries are never returned.
 
 use super::status::{fail, guard, Failure, HgStatus};
-use super::{null_arg, out_slice, HG_PDQ_HASH_BYTES};
+use super::{in_slice, null_arg, out_slice, HG_PDQ_HASH_BYTES};
 use crate::list::keys::{random_key, KEY_ID_LEN};
 use crate::list::{
     self, device_public, Caps, Certificate, Checks, ContentKeyHolder, Contents, Ed25519Key, Entry,
@@ -168,18 +168,6 @@ unsafe fn keys32<'a>(
 }
 
 /// # Safety
-/// `ptr` must be valid for `len` bytes when `len > 0`.
-unsafe fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], Failure> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if ptr.is_null() {
-        return Err(null_arg(name));
-    }
-    Ok(std::slice::from_raw_parts(ptr, len))
-}
-
-/// # Safety
 /// The config's pointers must be valid as documented on `HgListConfig`.
 unsafe fn config(cfg: *const HgListConfig) -> Result<(Trust, Checks), Failure> {
     let cfg = cfg.as_ref().ok_or_else(|| null_arg("config"))?;
@@ -200,7 +188,7 @@ unsafe fn config(cfg: *const HgListConfig) -> Result<(Trust, Checks), Failure> {
     let list_id = if cfg.list_id.is_null() {
         None
     } else {
-        let raw = bytes(cfg.list_id.cast(), cfg.list_id_len, "list_id")?;
+        let raw = in_slice(cfg.list_id.cast::<u8>(), cfg.list_id_len, "list_id")?;
         Some(
             std::str::from_utf8(raw)
                 .map_err(|_| fail(HgStatus::HgInvalidArgument, "list_id is not UTF-8".into()))?
@@ -250,7 +238,7 @@ pub unsafe extern "C" fn hg_list_open(
         let out = out_slice(out_list, 1, "out_list")?;
         let (trust, checks) = self::config(config)?;
         let opened =
-            list::open(bytes(bundle, len, "bundle")?, &trust, &checks).map_err(list_fail)?;
+            list::open(in_slice(bundle, len, "bundle")?, &trust, &checks).map_err(list_fail)?;
         let loaded = LoadedList::from_full(opened).map_err(list_fail)?;
         out[0] = Box::into_raw(Box::new(HgList(loaded)));
         Ok(())
@@ -278,7 +266,7 @@ pub unsafe extern "C" fn hg_list_apply_delta(
         let out = out_slice(out_list, 1, "out_list")?;
         let (trust, checks) = self::config(config)?;
         let opened =
-            list::open(bytes(bundle, len, "bundle")?, &trust, &checks).map_err(list_fail)?;
+            list::open(in_slice(bundle, len, "bundle")?, &trust, &checks).map_err(list_fail)?;
         let next = base.0.apply_delta(opened).map_err(list_fail)?;
         out[0] = Box::into_raw(Box::new(HgList(next)));
         Ok(())
@@ -418,7 +406,7 @@ pub unsafe extern "C" fn hg_list_match_file(
                 format!("pdq_count must be 0, 1 or 8, got {pdq_count}"),
             ));
         }
-        let raw = bytes(pdq, pdq_count * HG_PDQ_HASH_BYTES, "pdq")?;
+        let raw = in_slice(pdq, pdq_count * HG_PDQ_HASH_BYTES, "pdq")?;
         let f = Fingerprints {
             pdq: raw
                 .chunks_exact(HG_PDQ_HASH_BYTES)
@@ -484,8 +472,13 @@ pub unsafe extern "C" fn hg_list_inspect(
             .map(RootPublic::from_bytes)
             .collect::<Result<Vec<_>, _>>()
             .map_err(list_fail)?;
-        let h = list::inspect(bytes(bundle, len, "bundle")?, &roots, now, &Caps::default())
-            .map_err(list_fail)?;
+        let h = list::inspect(
+            in_slice(bundle, len, "bundle")?,
+            &roots,
+            now,
+            &Caps::default(),
+        )
+        .map_err(list_fail)?;
         let out = out_slice(out, 1, "out")?;
         let (is_delta, base_version) = match h.kind {
             Kind::Full => (0, 0),
@@ -560,11 +553,11 @@ pub unsafe extern "C" fn hg_certificate_issue(
     out: *mut u8,
 ) -> HgStatus {
     guard(|| {
-        let root: [u8; 32] = bytes(root_secret, 32, "root_secret")?
+        let root: [u8; 32] = in_slice(root_secret, 32, "root_secret")?
             .try_into()
             .expect("32");
         let root = Ed25519Key::from_secret(&zeroize::Zeroizing::new(root));
-        let public: [u8; 32] = bytes(signing_public, 32, "signing_public")?
+        let public: [u8; 32] = in_slice(signing_public, 32, "signing_public")?
             .try_into()
             .expect("32");
         if not_after < not_before {
@@ -620,13 +613,7 @@ pub unsafe extern "C" fn hg_list_seal(
     guard(|| {
         let spec = spec.as_ref().ok_or_else(|| null_arg("spec"))?;
         let out = out_slice(out_bundle, 1, "out_bundle")?;
-        let entry_specs: &[HgEntrySpec] = if entry_count == 0 {
-            &[]
-        } else if entries.is_null() {
-            return Err(null_arg("entries"));
-        } else {
-            std::slice::from_raw_parts(entries, entry_count)
-        };
+        let entry_specs = in_slice(entries, entry_count, "entries")?;
         let mut contents = Contents {
             entries: Vec::with_capacity(entry_specs.len()),
             allow: Vec::new(),
@@ -656,13 +643,7 @@ pub unsafe extern "C" fn hg_list_seal(
                 },
             });
         }
-        let allow_specs: &[HgFingerprintSpec] = if allow_count == 0 {
-            &[]
-        } else if allow.is_null() {
-            return Err(null_arg("allow"));
-        } else {
-            std::slice::from_raw_parts(allow, allow_count)
-        };
+        let allow_specs = in_slice(allow, allow_count, "allow")?;
         for a in allow_specs {
             let f = match a.kind {
                 0 => Fingerprint::Pdq(a.value),
@@ -681,12 +662,7 @@ pub unsafe extern "C" fn hg_list_seal(
                 contents.allow.push(f);
             }
         }
-        if tombstone_count > 0 {
-            if tombstones.is_null() {
-                return Err(null_arg("tombstones"));
-            }
-            contents.tombstones = std::slice::from_raw_parts(tombstones, tombstone_count).to_vec();
-        }
+        contents.tombstones = in_slice(tombstones, tombstone_count, "tombstones")?.to_vec();
         let bundle = seal_with(
             spec,
             &contents,
@@ -728,14 +704,8 @@ pub unsafe extern "C" fn hg_list_seal_pdq(
         let spec = spec.as_ref().ok_or_else(|| null_arg("spec"))?;
         let out = out_slice(out_bundle, 1, "out_bundle")?;
         let len = count.checked_mul(32).ok_or_else(|| null_arg("hashes"))?;
-        let raw = bytes(hashes, len, "hashes")?;
-        let ids: &[u64] = if count == 0 {
-            &[]
-        } else if ids.is_null() {
-            return Err(null_arg("ids"));
-        } else {
-            std::slice::from_raw_parts(ids, count)
-        };
+        let raw = in_slice(hashes, len, "hashes")?;
+        let ids = in_slice(ids, count, "ids")?;
         let (category, source) = (text(category, "category")?, text(source, "source")?);
         let contents = Contents {
             entries: raw
@@ -781,12 +751,12 @@ unsafe fn seal_with(
     (device_publics, device_public_count): (*const u8, usize),
 ) -> Result<Vec<u8>, Failure> {
     let list_id = text(spec.list_id, "list_id")?;
-    let secret: [u8; 32] = bytes(signing_secret, 32, "signing_secret")?
+    let secret: [u8; 32] = in_slice(signing_secret, 32, "signing_secret")?
         .try_into()
         .expect("32");
     let signer = Ed25519Key::from_secret(&zeroize::Zeroizing::new(secret));
     let cert_bytes: [u8; HG_CERTIFICATE_BYTES] =
-        bytes(certificate, HG_CERTIFICATE_BYTES, "certificate")?
+        in_slice(certificate, HG_CERTIFICATE_BYTES, "certificate")?
             .try_into()
             .expect("120");
     let cert = Certificate::from_bytes(&cert_bytes);

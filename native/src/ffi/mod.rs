@@ -62,13 +62,7 @@ unsafe fn pixels_from<'a>(
     layout: u32,
 ) -> Result<Pixels<'a>, Failure> {
     let layout = layout_from(layout)?;
-    let data: &[u8] = if pixels_len == 0 {
-        &[]
-    } else if pixels.is_null() {
-        return Err(null_arg("pixels"));
-    } else {
-        std::slice::from_raw_parts(pixels, pixels_len)
-    };
+    let data = in_slice(pixels, pixels_len, "pixels")?;
     Pixels::new(data, width as usize, height as usize, stride, layout).map_err(|e| {
         let status = match e {
             pdq::PixelsError::BufferTooSmall { .. } => HgStatus::HgBufferTooSmall,
@@ -80,6 +74,24 @@ unsafe fn pixels_from<'a>(
 
 pub(crate) fn null_arg(name: &str) -> Failure {
     fail(HgStatus::HgNullPointer, format!("{name} is NULL"))
+}
+
+/// Borrows a caller's input array of `count` elements; NULL is allowed only when it is empty.
+///
+/// # Safety
+/// A non-null `ptr` must be valid for reads of `count` elements.
+pub(crate) unsafe fn in_slice<'a, T>(
+    ptr: *const T,
+    count: usize,
+    name: &str,
+) -> Result<&'a [T], Failure> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(null_arg(name));
+    }
+    Ok(std::slice::from_raw_parts(ptr, count))
 }
 
 /// Borrows a caller-owned output array, or fails if it is NULL.
