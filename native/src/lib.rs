@@ -4,4 +4,5 @@
 pub mod ffi;
 pub mod index;
 pub mod list;
+mod parallel;
 pub mod pdq;

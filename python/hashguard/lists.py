@@ -249,11 +249,13 @@ class HashList:
 
 
 def _read_bundle(path: str | os.PathLike[str], cap: int) -> bytes:
-    size = os.stat(path).st_size
-    if size > cap:
-        raise ListTooLarge(f"bundle size {size} is over the cap of {cap}")
     with open(path, "rb") as f:
-        data = f.read(cap + 1)
+        size = os.fstat(f.fileno()).st_size
+        if size > cap:
+            raise ListTooLarge(f"bundle size {size} is over the cap of {cap}")
+        # One byte more than the size: a file that grows while read is noticed, and the
+        # buffer is sized by the file, not by the cap.
+        data = f.read(size + 1)
     if len(data) > cap:
         raise ListTooLarge(f"bundle grew past the cap of {cap} while read")
     return data

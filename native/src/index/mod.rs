@@ -96,6 +96,18 @@ impl PdqIndex {
         self.codes.len()
     }
 
+    /// The codes and their ids, in the order they were given.
+    pub fn entries(&self) -> impl Iterator<Item = (&Code, u64)> + '_ {
+        self.codes.iter().zip(self.ids.iter().copied())
+    }
+
+    /// Overwrites the codes and ids with zeros (for lists, whose hashes are confidential).
+    pub fn zeroize(&mut self) {
+        use zeroize::Zeroize;
+        self.codes.zeroize();
+        self.ids.zeroize();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
     }

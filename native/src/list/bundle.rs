@@ -2,30 +2,38 @@
 //! `docs/list-format.md`; in short (little-endian):
 //!
 //! ```text
-//! magic "HGLIST\0\x01" | certificate (120) | header_len u32 | header | payload_len u64 |
-//! payload (XChaCha20-Poly1305 of the contents) | signature (64)
+//! magic "HGLIST\0\x02" | certificate (120) | header_len u32 | header | payload_len u64 |
+//! payload (the contents in 1 MiB chunks, each XChaCha20-Poly1305) | signature (64)
 //! ```
 //!
 //! The signature (Ed25519, by the certified signing key) covers every byte before it, so a
 //! loader checks the certificate against its trusted roots and then the signature before it
-//! reads the header, unwraps a key or decrypts anything.
+//! reads the header, unwraps a key or decrypts anything. The signed digest is a SHA-256 over
+//! the SHA-256 of each 1 MiB block, and the payload is encrypted in chunks, so that verifying
+//! and decrypting a large list use every core.
 
+use super::contents::{decode_into, EntrySink};
 use super::contents::{Contents, Reader, MIN_ENTRY_BYTES};
 use super::error::ListError;
 use super::keys::{
     random_key, random_nonce, Certificate, ContentKeyHolder, Ed25519Key, KeyId, Recipient,
     RootPublic, KEY_ID_LEN,
 };
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use crate::parallel::{in_parallel, runs};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::Signature;
 use hkdf::Hkdf;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-pub(crate) const MAGIC: &[u8; 8] = b"HGLIST\0\x01";
-pub(crate) const FORMAT_VERSION: u16 = 1;
-const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v1\0";
+pub(crate) const MAGIC: &[u8; 8] = b"HGLIST\0\x02";
+pub(crate) const FORMAT_VERSION: u16 = 2;
+const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v2\0";
+/// Bytes per block of the signed digest.
+const DIGEST_BLOCK: usize = 1 << 20;
+/// Plaintext bytes per encrypted chunk (the last may be shorter).
+const CHUNK: usize = 1 << 20;
 const WRAP_INFO: &[u8] = b"hashguard content key wrap v1";
 const SEAL_INFO: &[u8] = b"hashguard content key seal v1";
 const TAG_LEN: usize = 16;
@@ -112,11 +120,44 @@ pub struct Checks {
     pub caps: Caps,
 }
 
-/// An opened bundle: its verified header and decrypted contents.
+/// An opened bundle: its verified header and decrypted (not yet parsed) contents.
 pub struct Opened {
     pub header: Header,
-    pub contents: Contents,
     pub stale: bool,
+    plaintext: Zeroizing<Vec<u8>>,
+}
+
+impl Opened {
+    /// The contents as values (publisher tools; a loaded list reads them as columns).
+    pub fn contents(&self) -> Result<Contents, ListError> {
+        let c = Contents::decode(
+            &self.plaintext,
+            self.counts()[0],
+            self.counts()[1],
+            self.counts()[2],
+        )?;
+        self.check_tail(&c)?;
+        Ok(c)
+    }
+
+    /// Decodes the contents, handing the entries to `sink`; returns the rest.
+    pub(crate) fn decode_into(&self, sink: &mut impl EntrySink) -> Result<Contents, ListError> {
+        let tail = decode_into(&self.plaintext, self.counts(), sink)?;
+        self.check_tail(&tail)?;
+        Ok(tail)
+    }
+
+    fn counts(&self) -> [u64; 3] {
+        let h = &self.header;
+        [h.entry_count, h.allow_count, h.tombstone_count]
+    }
+
+    fn check_tail(&self, c: &Contents) -> Result<(), ListError> {
+        if self.header.kind == Kind::Full && !c.allow_removed.is_empty() {
+            return Err(ListError::Malformed("allow-list removal in a full bundle"));
+        }
+        Ok(())
+    }
 }
 
 /// Builds, signs and encrypts a bundle.
@@ -183,31 +224,113 @@ impl Seal<'_> {
         };
         let header_bytes = header.encode();
         let cipher = XChaCha20Poly1305::new(content_key.as_ref().into());
-        let payload = cipher
-            .encrypt(
-                XNonce::from_slice(&header.nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: &header_bytes,
-                },
-            )
-            .map_err(|_| ListError::InvalidInput("encryption failed".into()))?;
-        let mut out = Vec::with_capacity(payload.len() + header_bytes.len() + 256);
+        let payload_len = payload_len(plaintext.len() as u64).expect("a plaintext in memory");
+        let mut out = Vec::with_capacity(payload_len as usize + header_bytes.len() + 256);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&certificate.to_bytes());
         out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
         out.extend_from_slice(&header_bytes);
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
+        out.extend_from_slice(&payload_len.to_le_bytes());
+        encrypt_payload(&cipher, &header.nonce, &header_bytes, &plaintext, &mut out)?;
         let signature = signer.sign(&signed_message(&out));
         out.extend_from_slice(&signature);
         Ok(out)
     }
 }
 
+/// What the signing key signs: the domain and a digest of `body` (every byte before the
+/// signature). The digest is SHA-256 over the body's length and the SHA-256 of each
+/// `DIGEST_BLOCK` bytes, so the blocks are hashed in parallel; block boundaries depend only on
+/// the length, so nothing is parsed before the signature is checked.
 pub(super) fn signed_message(body: &[u8]) -> Vec<u8> {
-    let digest = Sha512::digest(body);
-    [SIGNATURE_DOMAIN, digest.as_slice()].concat()
+    let blocks = in_parallel(runs(body.len().div_ceil(DIGEST_BLOCK)), |run| {
+        body[run.start * DIGEST_BLOCK..(run.end * DIGEST_BLOCK).min(body.len())]
+            .chunks(DIGEST_BLOCK)
+            .map(Sha256::digest)
+            .collect::<Vec<_>>()
+    });
+    let mut digest = Sha256::new();
+    digest.update((body.len() as u64).to_le_bytes());
+    for block in blocks.iter().flatten() {
+        digest.update(block);
+    }
+    [SIGNATURE_DOMAIN, digest.finalize().as_slice()].concat()
+}
+
+/// Chunks in a payload: at least one, so that even empty contents carry a tag.
+fn chunk_count(plaintext_len: u64) -> u64 {
+    plaintext_len.div_ceil(CHUNK as u64).max(1)
+}
+
+/// The payload size for a plaintext size (a tag per chunk), if it fits a u64.
+fn payload_len(plaintext_len: u64) -> Option<u64> {
+    (TAG_LEN as u64)
+        .checked_mul(chunk_count(plaintext_len))?
+        .checked_add(plaintext_len)
+}
+
+/// Chunk `i`'s nonce: the header's random nonce with `i` mixed into its last 8 bytes, so no
+/// two chunks share one.
+fn chunk_nonce(base: &[u8; 24], i: usize) -> XNonce {
+    let mut n = *base;
+    for (b, x) in n[16..].iter_mut().zip((i as u64).to_le_bytes()) {
+        *b ^= x;
+    }
+    n.into()
+}
+
+/// Appends the encrypted chunks of `plaintext` to `out`.
+fn encrypt_payload(
+    cipher: &XChaCha20Poly1305,
+    nonce: &[u8; 24],
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ListError> {
+    let len = plaintext.len();
+    for i in 0..chunk_count(len as u64) as usize {
+        let at = out.len();
+        out.extend_from_slice(&plaintext[(i * CHUNK).min(len)..((i + 1) * CHUNK).min(len)]);
+        let tag = cipher
+            .encrypt_in_place_detached(&chunk_nonce(nonce, i), aad, &mut out[at..])
+            .map_err(|_| ListError::InvalidInput("encryption failed".into()))?;
+        out.extend_from_slice(&tag);
+    }
+    Ok(())
+}
+
+/// Decrypts the chunks of `payload` into `plaintext` (sized from the header), each worker
+/// thread a run of whole chunks and the matching piece of the output.
+fn decrypt_payload(
+    cipher: &XChaCha20Poly1305,
+    nonce: &[u8; 24],
+    aad: &[u8],
+    payload: &[u8],
+    plaintext: &mut [u8],
+) -> Result<(), ListError> {
+    let mut pieces = Vec::new();
+    let mut rest = plaintext;
+    for run in runs(chunk_count(rest.len() as u64) as usize) {
+        let len = (run.len() * CHUNK).min(rest.len());
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        pieces.push((run, mine));
+        rest = tail;
+    }
+    let decrypt = |(run, out): (std::ops::Range<usize>, &mut [u8])| {
+        for i in run.clone() {
+            let at = (i - run.start) * CHUNK;
+            let len = out.len();
+            let out = &mut out[at.min(len)..(at + CHUNK).min(len)];
+            let start = i * (CHUNK + TAG_LEN);
+            let (ct, tag) = payload[start..start + out.len() + TAG_LEN].split_at(out.len());
+            out.copy_from_slice(ct);
+            cipher
+                .decrypt_in_place_detached(&chunk_nonce(nonce, i), aad, out, tag.into())
+                .map_err(|_| ListError::DecryptionFailed)?;
+        }
+        Ok(())
+    };
+    in_parallel(pieces, decrypt).into_iter().collect()
 }
 
 fn check_list_id(id: &str) -> Result<(), ()> {
@@ -516,7 +639,7 @@ pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, List
         .entry_count
         .checked_mul(MIN_ENTRY_BYTES)
         .and_then(|e| e.checked_add((header.allow_count + header.tombstone_count).checked_mul(8)?));
-    if header.plaintext_len.checked_add(TAG_LEN as u64) != Some(payload.len() as u64)
+    if payload_len(header.plaintext_len) != Some(payload.len() as u64)
         || !matches!(floor, Some(f) if f <= header.plaintext_len)
     {
         return Err(ListError::Malformed(
@@ -535,29 +658,79 @@ pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, List
         })
         .ok_or(ListError::NoKeySlot)
         .and_then(|(slot, holder)| unwrap(slot, holder))?;
-    let plaintext = Zeroizing::new(
-        XChaCha20Poly1305::new(content_key.as_ref().into())
-            .decrypt(
-                XNonce::from_slice(&header.nonce),
-                Payload {
-                    msg: payload,
-                    aad: header_bytes,
-                },
-            )
-            .map_err(|_| ListError::DecryptionFailed)?,
-    );
-    let contents = Contents::decode(
-        &plaintext,
-        header.entry_count,
-        header.allow_count,
-        header.tombstone_count,
+    // The size is backed by the payload, which is in memory.
+    let mut plaintext = Zeroizing::new(vec![0u8; header.plaintext_len as usize]);
+    decrypt_payload(
+        &XChaCha20Poly1305::new(content_key.as_ref().into()),
+        &header.nonce,
+        header_bytes,
+        payload,
+        &mut plaintext,
     )?;
-    if header.kind == Kind::Full && !contents.allow_removed.is_empty() {
-        return Err(ListError::Malformed("allow-list removal in a full bundle"));
-    }
     Ok(Opened {
         header,
-        contents,
         stale,
+        plaintext,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_chunks_round_trip_and_are_bound_to_their_place() {
+        let cipher = XChaCha20Poly1305::new(&[7u8; 32].into());
+        let nonce = [9u8; 24];
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 5] {
+            let plaintext: Vec<u8> = (0..len).map(|i| (i * 31 + i / 7) as u8).collect();
+            let mut payload = Vec::new();
+            encrypt_payload(&cipher, &nonce, b"aad", &plaintext, &mut payload).unwrap();
+            assert_eq!(Some(payload.len() as u64), payload_len(len as u64), "{len}");
+            let mut out = vec![0u8; len];
+            decrypt_payload(&cipher, &nonce, b"aad", &payload, &mut out).unwrap();
+            assert_eq!(out, plaintext, "{len}");
+            let refused = |p: &[u8], aad: &[u8]| {
+                let mut out = vec![0u8; len];
+                decrypt_payload(&cipher, &nonce, aad, p, &mut out)
+                    == Err(ListError::DecryptionFailed)
+            };
+            assert!(refused(&payload, b"other aad"));
+            // A flipped bit in any chunk, and chunks swapped.
+            let stride = CHUNK + TAG_LEN;
+            for i in 0..chunk_count(len as u64) as usize {
+                let mut bad = payload.clone();
+                bad[i * stride] ^= 1;
+                assert!(refused(&bad, b"aad"), "{len} chunk {i}");
+            }
+            if len >= 2 * CHUNK {
+                let mut swapped = payload.clone();
+                swapped[..CHUNK].copy_from_slice(&payload[stride..stride + CHUNK]);
+                swapped[stride..stride + CHUNK].copy_from_slice(&payload[..CHUNK]);
+                swapped[CHUNK..stride].copy_from_slice(&payload[stride + CHUNK..2 * stride]);
+                swapped[stride + CHUNK..2 * stride].copy_from_slice(&payload[CHUNK..stride]);
+                assert!(refused(&swapped, b"aad"), "{len} swapped");
+            }
+        }
+    }
+
+    #[test]
+    fn the_digest_covers_every_block_and_the_length() {
+        let body: Vec<u8> = (0..3 * DIGEST_BLOCK + 10).map(|i| i as u8).collect();
+        let m = signed_message(&body);
+        assert!(m.starts_with(SIGNATURE_DOMAIN));
+        for at in [
+            0,
+            DIGEST_BLOCK - 1,
+            DIGEST_BLOCK,
+            2 * DIGEST_BLOCK + 3,
+            body.len() - 1,
+        ] {
+            let mut other = body.clone();
+            other[at] ^= 0x80;
+            assert_ne!(signed_message(&other), m, "{at}");
+        }
+        assert_ne!(signed_message(&body[..body.len() - 1]), m);
+        assert_ne!(signed_message(&[]), signed_message(&[0]));
+    }
 }

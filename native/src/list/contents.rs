@@ -53,12 +53,40 @@ const ALLOW_REMOVED: u8 = 0x80;
 pub(crate) const MIN_ENTRY_BYTES: u64 = 1 + 8 + 2 + 2;
 pub(crate) const MAX_LABEL_BYTES: usize = 64;
 
+/// One entry as the decoder reads it: labels as indexes into the plaintext's label tables.
+pub(crate) struct RawEntry<'a> {
+    pub id: u64,
+    pub category: u16,
+    pub source: u16,
+    pub threshold: Option<u8>,
+    pub pdq: Option<&'a [u8; 32]>,
+    pub md5: Option<&'a [u8; 16]>,
+    pub sha256: Option<&'a [u8; 32]>,
+}
+
+/// Where decoded entries go: `Contents` keeps them as values, a loaded list as columns.
+pub(crate) trait EntrySink {
+    /// Called once, before any entry, with the label tables and the entry count.
+    fn begin(&mut self, categories: Vec<String>, sources: Vec<String>, entries: usize);
+    fn entry(&mut self, e: RawEntry<'_>);
+}
+
 impl Contents {
+    /// The plaintext of a bundle. Entries are written in increasing id order (the decoder
+    /// relies on it: duplicate ids are found in one pass, and layers merge without sorting).
     pub fn encode(&self) -> Result<Vec<u8>, ListError> {
-        let categories = LabelTable::of(self.entries.iter().map(|e| e.category.as_str()))?;
-        let sources = LabelTable::of(self.entries.iter().map(|e| e.source.as_str()))?;
+        let mut order: Vec<&Entry> = self.entries.iter().collect();
+        order.sort_unstable_by_key(|e| e.id);
+        if let Some(w) = order.windows(2).find(|w| w[0].id == w[1].id) {
+            return Err(ListError::InvalidInput(format!(
+                "entry id {} appears twice",
+                w[0].id
+            )));
+        }
+        let categories = LabelTable::of(order.iter().map(|e| e.category.as_str()))?;
+        let sources = LabelTable::of(order.iter().map(|e| e.source.as_str()))?;
         let mut body = Vec::new();
-        for e in &self.entries {
+        for e in order {
             if e.pdq.is_none() && e.md5.is_none() && e.sha256.is_none() {
                 return Err(ListError::InvalidInput(format!(
                     "entry {} has no fingerprint",
@@ -128,95 +156,141 @@ impl Contents {
         allow: u64,
         tombstones: u64,
     ) -> Result<Contents, ListError> {
-        let mut r = Reader { buf, at: 0 };
-        let mut tables: [Vec<String>; 2] = [Vec::new(), Vec::new()];
-        for table in tables.iter_mut() {
-            let n = r.u16()?;
-            for _ in 0..n {
-                let len = r.u8()? as usize;
-                let s = std::str::from_utf8(r.take(len)?)
-                    .map_err(|_| ListError::Malformed("label is not UTF-8"))?;
-                table.push(s.to_string());
+        struct Values {
+            labels: [Vec<String>; 2],
+            entries: Vec<Entry>,
+        }
+        impl EntrySink for Values {
+            fn begin(&mut self, categories: Vec<String>, sources: Vec<String>, entries: usize) {
+                self.labels = [categories, sources];
+                self.entries.reserve_exact(entries);
+            }
+            fn entry(&mut self, e: RawEntry<'_>) {
+                self.entries.push(Entry {
+                    id: e.id,
+                    pdq: e.pdq.copied(),
+                    md5: e.md5.copied(),
+                    sha256: e.sha256.copied(),
+                    category: self.labels[0][e.category as usize].clone(),
+                    source: self.labels[1][e.source as usize].clone(),
+                    threshold: e.threshold,
+                });
             }
         }
-        let [categories, sources] = tables;
-        let label = |table: &[String], i: u16| {
-            table
-                .get(i as usize)
-                .cloned()
-                .ok_or(ListError::Malformed("label index out of range"))
+        let mut values = Values {
+            labels: Default::default(),
+            entries: Vec::new(),
         };
-        // Counts are trusted only as far as the bytes can back them: each item needs at least
-        // 8 bytes (an entry MIN_ENTRY_BYTES), so no count can reserve more than the input holds.
-        let room = |n: u64, size: u64| n.min(buf.len() as u64 / size) as usize;
-        let mut out = Contents {
-            entries: Vec::with_capacity(room(entries, MIN_ENTRY_BYTES)),
-            allow: Vec::with_capacity(room(allow, 9)),
-            allow_removed: Vec::new(),
-            tombstones: Vec::with_capacity(room(tombstones, 8)),
-        };
-        for _ in 0..entries {
-            let flags = r.u8()?;
-            if flags & !(HAS_PDQ | HAS_MD5 | HAS_SHA256 | HAS_THRESHOLD) != 0
-                || flags & (HAS_PDQ | HAS_MD5 | HAS_SHA256) == 0
-            {
-                return Err(ListError::Malformed("entry flags"));
-            }
-            let id = r.u64()?;
-            let category = label(&categories, r.u16()?)?;
-            let source = label(&sources, r.u16()?)?;
-            let threshold = if flags & HAS_THRESHOLD != 0 {
-                Some(r.u8()?)
-            } else {
-                None
-            };
-            let pdq = if flags & HAS_PDQ != 0 {
-                Some(r.array()?)
-            } else {
-                None
-            };
-            let md5 = if flags & HAS_MD5 != 0 {
-                Some(r.array()?)
-            } else {
-                None
-            };
-            let sha256 = if flags & HAS_SHA256 != 0 {
-                Some(r.array()?)
-            } else {
-                None
-            };
-            out.entries.push(Entry {
-                id,
-                pdq,
-                md5,
-                sha256,
-                category,
-                source,
-                threshold,
-            });
-        }
-        for _ in 0..allow {
-            let kind = r.u8()?;
-            let f = match kind & !ALLOW_REMOVED {
-                1 => Fingerprint::Pdq(r.array()?),
-                2 => Fingerprint::Md5(r.array()?),
-                3 => Fingerprint::Sha256(r.array()?),
-                _ => return Err(ListError::Malformed("allow-list kind")),
-            };
-            if kind & ALLOW_REMOVED != 0 {
-                out.allow_removed.push(f);
-            } else {
-                out.allow.push(f);
-            }
-        }
-        for _ in 0..tombstones {
-            out.tombstones.push(r.u64()?);
-        }
-        if r.at != buf.len() {
-            return Err(ListError::Malformed("trailing bytes after the contents"));
-        }
-        Ok(out)
+        let mut contents = decode_into(buf, [entries, allow, tombstones], &mut values)?;
+        contents.entries = values.entries;
+        Ok(contents)
     }
+}
+
+/// Decodes a plaintext, handing each entry to `sink` as it is read, and returns the rest
+/// (allow-list changes and tombstones; no entries). `counts` are the header's entry,
+/// allow-list and tombstone counts. Entry ids must be strictly increasing and label indexes in
+/// range, so a sink can trust both.
+pub(crate) fn decode_into(
+    buf: &[u8],
+    counts: [u64; 3],
+    sink: &mut impl EntrySink,
+) -> Result<Contents, ListError> {
+    let [entries, allow, tombstones] = counts;
+    let mut r = Reader { buf, at: 0 };
+    let mut tables: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    for table in tables.iter_mut() {
+        let n = r.u16()?;
+        for _ in 0..n {
+            let len = r.u8()? as usize;
+            let s = std::str::from_utf8(r.take(len)?)
+                .map_err(|_| ListError::Malformed("label is not UTF-8"))?;
+            table.push(s.to_string());
+        }
+    }
+    let [categories, sources] = tables;
+    let (n_categories, n_sources) = (categories.len(), sources.len());
+    // Counts are trusted only as far as the bytes can back them: each item needs at least
+    // 8 bytes (an entry MIN_ENTRY_BYTES), so no count can reserve more than the input holds.
+    let room = |n: u64, size: u64| n.min(buf.len() as u64 / size) as usize;
+    sink.begin(categories, sources, room(entries, MIN_ENTRY_BYTES));
+    let mut last_id = None;
+    for _ in 0..entries {
+        let flags = r.u8()?;
+        if flags & !(HAS_PDQ | HAS_MD5 | HAS_SHA256 | HAS_THRESHOLD) != 0
+            || flags & (HAS_PDQ | HAS_MD5 | HAS_SHA256) == 0
+        {
+            return Err(ListError::Malformed("entry flags"));
+        }
+        let id = r.u64()?;
+        if last_id.is_some_and(|last| id <= last) {
+            return Err(ListError::Malformed(
+                "entry ids are not strictly increasing",
+            ));
+        }
+        last_id = Some(id);
+        let category = r.u16()?;
+        let source = r.u16()?;
+        if category as usize >= n_categories || source as usize >= n_sources {
+            return Err(ListError::Malformed("label index out of range"));
+        }
+        let threshold = if flags & HAS_THRESHOLD != 0 {
+            Some(r.u8()?)
+        } else {
+            None
+        };
+        let pdq = if flags & HAS_PDQ != 0 {
+            Some(r.array_ref()?)
+        } else {
+            None
+        };
+        let md5 = if flags & HAS_MD5 != 0 {
+            Some(r.array_ref()?)
+        } else {
+            None
+        };
+        let sha256 = if flags & HAS_SHA256 != 0 {
+            Some(r.array_ref()?)
+        } else {
+            None
+        };
+        sink.entry(RawEntry {
+            id,
+            category,
+            source,
+            threshold,
+            pdq,
+            md5,
+            sha256,
+        });
+    }
+    let mut tail = Contents {
+        entries: Vec::new(),
+        allow: Vec::with_capacity(room(allow, 9)),
+        allow_removed: Vec::new(),
+        tombstones: Vec::with_capacity(room(tombstones, 8)),
+    };
+    for _ in 0..allow {
+        let kind = r.u8()?;
+        let f = match kind & !ALLOW_REMOVED {
+            1 => Fingerprint::Pdq(r.array()?),
+            2 => Fingerprint::Md5(r.array()?),
+            3 => Fingerprint::Sha256(r.array()?),
+            _ => return Err(ListError::Malformed("allow-list kind")),
+        };
+        if kind & ALLOW_REMOVED != 0 {
+            tail.allow_removed.push(f);
+        } else {
+            tail.allow.push(f);
+        }
+    }
+    for _ in 0..tombstones {
+        tail.tombstones.push(r.u64()?);
+    }
+    if r.at != buf.len() {
+        return Err(ListError::Malformed("trailing bytes after the contents"));
+    }
+    Ok(tail)
 }
 
 /// Distinct labels in first-seen order, and each one's index.
@@ -265,6 +339,10 @@ impl<'a> Reader<'a> {
     }
 
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], ListError> {
+        Ok(*self.array_ref()?)
+    }
+
+    pub fn array_ref<const N: usize>(&mut self) -> Result<&'a [u8; N], ListError> {
         Ok(self.take(N)?.try_into().expect("N bytes"))
     }
 

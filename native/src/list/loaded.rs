@@ -9,12 +9,13 @@
 //! version is a new `LoadedList`, which an updater swaps in atomically.
 
 use super::bundle::{Header, Kind, Opened};
-use super::contents::{Entry, Fingerprint};
+use super::contents::{EntrySink, Fingerprint, RawEntry};
 use super::error::ListError;
-use crate::index::{code_of, distance, Match, Mode, PdqIndex};
+use crate::index::{code_of, distance, Code, Match, Mode, PdqIndex};
 use crate::pdq::Hash256;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
+use zeroize::Zeroize;
 
 /// Which fingerprint of a file matched an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,40 +61,226 @@ pub struct ListInfo {
     pub categories: Vec<(String, usize)>,
 }
 
+/// One fingerprint-bearing entry, as layers are merged.
+struct Record<'a> {
+    id: u64,
+    category: &'a str,
+    threshold: Option<u8>,
+    pdq: Option<Code>,
+    md5: Option<[u8; 16]>,
+    sha256: Option<[u8; 32]>,
+}
+
+/// The entries of one layer as columns, in increasing id order (an entry is its position). No
+/// per-entry allocation: a 10-million-entry list loads as a few large arrays.
 struct Layer {
-    entries: Vec<Entry>,
-    /// The largest per-entry PDQ threshold, if any entry has one.
+    ids: Vec<u64>,
+    /// Each entry's category, an index into `labels`.
+    category: Vec<u16>,
+    labels: Vec<String>,
+    /// Per-entry threshold overrides, (position, threshold) by position; most lists have none.
+    thresholds: Vec<(u32, u8)>,
     max_threshold: Option<u8>,
+    /// The PDQ index; its ids are positions in this layer.
     pdq: PdqIndex,
-    md5: HashMap<[u8; 16], Vec<u32>>,
-    sha256: HashMap<[u8; 32], Vec<u32>>,
+    /// (hash, position), sorted: one binary search a lookup, duplicates side by side.
+    md5: Vec<([u8; 16], u32)>,
+    sha256: Vec<([u8; 32], u32)>,
 }
 
 impl Layer {
-    fn build(entries: Vec<Entry>) -> Layer {
-        let mut hashes = Vec::new();
-        let mut positions = Vec::new();
-        let mut md5: HashMap<[u8; 16], Vec<u32>> = HashMap::new();
-        let mut sha256: HashMap<[u8; 32], Vec<u32>> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            if let Some(h) = e.pdq_hash() {
-                hashes.push(h);
-                positions.push(i as u64);
-            }
-            if let Some(h) = e.md5 {
-                md5.entry(h).or_default().push(i as u32);
-            }
-            if let Some(h) = e.sha256 {
-                sha256.entry(h).or_default().push(i as u32);
-            }
+    fn empty() -> Layer {
+        LayerBuilder::default().finish()
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn threshold(&self, pos: usize) -> Option<u8> {
+        let i = self.thresholds.binary_search_by_key(&(pos as u32), |t| t.0);
+        i.ok().map(|i| self.thresholds[i].1)
+    }
+
+    /// Positions of the entries with this exact hash.
+    fn exact<'a, const N: usize>(
+        table: &'a [([u8; N], u32)],
+        h: &'a [u8; N],
+    ) -> impl Iterator<Item = usize> + 'a {
+        let from = table.partition_point(|(k, _)| k < h);
+        table[from..]
+            .iter()
+            .take_while(move |(k, _)| k == h)
+            .map(|(_, pos)| *pos as usize)
+    }
+
+    /// Every entry, in id order (for merges, which are rare and proportional to the changes).
+    fn records(&self) -> impl Iterator<Item = Record<'_>> + '_ {
+        fn by_position<const N: usize>(table: &[([u8; N], u32)]) -> Vec<(u32, [u8; N])> {
+            let mut v: Vec<(u32, [u8; N])> = table.iter().map(|(h, p)| (*p, *h)).collect();
+            v.sort_unstable_by_key(|x| x.0);
+            v
         }
-        let pdq = PdqIndex::build(&hashes, &positions, Mode::for_len(hashes.len()));
+        let mut pdq = self.pdq.entries().peekable();
+        let mut md5 = by_position(&self.md5).into_iter().peekable();
+        let mut sha256 = by_position(&self.sha256).into_iter().peekable();
+        let mut thresholds = self.thresholds.iter().peekable();
+        (0..self.len()).map(move |pos| {
+            let p = pos as u64;
+            Record {
+                id: self.ids[pos],
+                category: &self.labels[self.category[pos] as usize],
+                threshold: thresholds.next_if(|t| t.0 as u64 == p).map(|t| t.1),
+                pdq: pdq.next_if(|(_, id)| *id == p).map(|(c, _)| *c),
+                md5: md5.next_if(|x| u64::from(x.0) == p).map(|x| x.1),
+                sha256: sha256.next_if(|x| u64::from(x.0) == p).map(|x| x.1),
+            }
+        })
+    }
+}
+
+impl Drop for Layer {
+    fn drop(&mut self) {
+        self.ids.zeroize();
+        self.category.zeroize();
+        self.thresholds.zeroize();
+        self.md5.zeroize();
+        self.sha256.zeroize();
+        self.pdq.zeroize();
+    }
+}
+
+/// Fills a layer's columns entry by entry, in increasing id order.
+#[derive(Default)]
+struct LayerBuilder {
+    ids: Vec<u64>,
+    category: Vec<u16>,
+    labels: Vec<String>,
+    thresholds: Vec<(u32, u8)>,
+    codes: Vec<Code>,
+    code_positions: Vec<u64>,
+    md5: Vec<([u8; 16], u32)>,
+    sha256: Vec<([u8; 32], u32)>,
+}
+
+impl LayerBuilder {
+    fn push(
+        &mut self,
+        id: u64,
+        category: u16,
+        threshold: Option<u8>,
+        pdq: Option<Code>,
+        md5: Option<&[u8; 16]>,
+        sha256: Option<&[u8; 32]>,
+    ) {
+        debug_assert!(self.ids.last().map_or(true, |&last| last < id));
+        let pos = self.ids.len() as u32;
+        self.ids.push(id);
+        self.category.push(category);
+        if let Some(t) = threshold {
+            self.thresholds.push((pos, t));
+        }
+        if let Some(c) = pdq {
+            self.codes.push(c);
+            self.code_positions.push(u64::from(pos));
+        }
+        if let Some(h) = md5 {
+            self.md5.push((*h, pos));
+        }
+        if let Some(h) = sha256 {
+            self.sha256.push((*h, pos));
+        }
+    }
+
+    fn push_record(&mut self, r: &Record<'_>) {
+        // Lists have a handful of categories, and merges read them in runs.
+        let category = match self.labels.iter().rposition(|l| l == r.category) {
+            Some(i) => i,
+            None => {
+                self.labels.push(r.category.to_string());
+                self.labels.len() - 1
+            }
+        };
+        self.push(
+            r.id,
+            category as u16,
+            r.threshold,
+            r.pdq,
+            r.md5.as_ref(),
+            r.sha256.as_ref(),
+        );
+    }
+
+    fn finish(mut self) -> Layer {
+        self.md5.sort_unstable();
+        self.sha256.sort_unstable();
+        let codes = std::mem::take(&mut self.codes);
+        let positions = std::mem::take(&mut self.code_positions);
+        let mode = Mode::for_len(codes.len());
         Layer {
-            max_threshold: entries.iter().filter_map(|e| e.threshold).max(),
-            entries,
-            pdq,
-            md5,
-            sha256,
+            pdq: PdqIndex::from_codes(codes, positions, mode),
+            ids: std::mem::take(&mut self.ids),
+            category: std::mem::take(&mut self.category),
+            labels: std::mem::take(&mut self.labels),
+            max_threshold: self.thresholds.iter().map(|t| t.1).max(),
+            thresholds: std::mem::take(&mut self.thresholds),
+            md5: std::mem::take(&mut self.md5),
+            sha256: std::mem::take(&mut self.sha256),
+        }
+    }
+}
+
+impl Drop for LayerBuilder {
+    fn drop(&mut self) {
+        self.ids.zeroize();
+        self.thresholds.zeroize();
+        self.codes.zeroize();
+        self.md5.zeroize();
+        self.sha256.zeroize();
+    }
+}
+
+impl EntrySink for LayerBuilder {
+    fn begin(&mut self, categories: Vec<String>, _sources: Vec<String>, entries: usize) {
+        // Sources are for publishers; matching reports categories only.
+        self.labels = categories;
+        // Most lists are mostly PDQ hashes: growing the code column by doubling would copy it
+        // a few times over (`entries` is bounded by the plaintext's size).
+        self.ids.reserve_exact(entries);
+        self.category.reserve_exact(entries);
+        self.codes.reserve_exact(entries);
+        self.code_positions.reserve_exact(entries);
+    }
+
+    fn entry(&mut self, e: RawEntry<'_>) {
+        self.push(
+            e.id,
+            e.category,
+            e.threshold,
+            e.pdq.map(|h| code_of(&Hash256(*h))),
+            e.md5,
+            e.sha256,
+        );
+    }
+}
+
+/// Merges two streams of records in increasing id order (their ids are disjoint).
+fn merge_into<'a>(
+    b: &mut LayerBuilder,
+    x: impl Iterator<Item = Record<'a>>,
+    y: impl Iterator<Item = Record<'a>>,
+) {
+    let (mut x, mut y) = (x.peekable(), y.peekable());
+    loop {
+        let next = match (x.peek(), y.peek()) {
+            (Some(a), Some(c)) if a.id < c.id => x.next(),
+            (Some(_), Some(_)) => y.next(),
+            (Some(_), None) => x.next(),
+            (None, _) => y.next(),
+        };
+        match next {
+            Some(r) => b.push_record(&r),
+            None => break,
         }
     }
 }
@@ -132,16 +319,6 @@ impl AllowList {
     }
 }
 
-/// Entry ids are unique within a list (tombstones and deltas address them).
-fn check_unique(entries: &[Entry]) -> Result<(), ListError> {
-    let mut ids: Vec<u64> = entries.iter().map(|e| e.id).collect();
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w[0] == w[1]) {
-        return Err(ListError::Malformed("duplicate entry ids"));
-    }
-    Ok(())
-}
-
 pub struct LoadedList {
     header: Header,
     stale: bool,
@@ -149,41 +326,33 @@ pub struct LoadedList {
     categories: Vec<(String, usize)>,
     base: Arc<Layer>,
     overlay: Arc<Layer>,
-    /// Base entry ids that were removed or replaced since the base was built.
+    /// Base entry ids that were withdrawn, removed or replaced since the base was built.
     removed: Arc<HashSet<u64>>,
     allow: Arc<AllowList>,
 }
 
 impl LoadedList {
-    /// A list from an opened full bundle. Tombstoned ids are dropped; duplicate ids are refused.
+    /// A list from an opened full bundle. Tombstoned ids are withdrawn.
     pub fn from_full(opened: Opened) -> Result<LoadedList, ListError> {
-        let Opened {
-            header,
-            mut contents,
-            stale,
-        } = opened;
-        if header.kind != Kind::Full {
+        if opened.header.kind != Kind::Full {
             return Err(ListError::InvalidInput(
                 "a delta needs a loaded base list".into(),
             ));
         }
-        let tombstones: HashSet<u64> = contents.tombstones.iter().copied().collect();
-        let entries: Vec<Entry> = std::mem::take(&mut contents.entries)
-            .into_iter()
-            .filter(|e| !tombstones.contains(&e.id))
-            .collect();
-        check_unique(&entries)?;
+        let mut builder = LayerBuilder::default();
+        let tail = opened.decode_into(&mut builder)?;
         let mut allow = AllowList::default();
-        for f in &contents.allow {
+        for f in &tail.allow {
             allow.change(f, true);
         }
+        let Opened { header, stale, .. } = opened;
         Ok(LoadedList {
             header,
             stale,
             categories: Vec::new(),
-            base: Arc::new(Layer::build(entries)),
-            overlay: Arc::new(Layer::build(Vec::new())),
-            removed: Arc::new(HashSet::new()),
+            base: Arc::new(builder.finish()),
+            overlay: Arc::new(Layer::empty()),
+            removed: Arc::new(tail.tombstones.iter().copied().collect()),
             allow: Arc::new(allow),
         }
         .with_categories())
@@ -192,18 +361,13 @@ impl LoadedList {
     /// The next version of this list from an opened delta bundle. The delta must start from
     /// this list's version.
     pub fn apply_delta(&self, opened: Opened) -> Result<LoadedList, ListError> {
-        let Opened {
-            header,
-            mut contents,
-            stale,
-        } = opened;
-        let Kind::Delta { base_version } = header.kind else {
+        let Kind::Delta { base_version } = opened.header.kind else {
             return Err(ListError::InvalidInput("not a delta bundle".into()));
         };
-        if header.list_id != self.header.list_id {
+        if opened.header.list_id != self.header.list_id {
             return Err(ListError::WrongList {
                 expected: self.header.list_id.clone(),
-                found: header.list_id,
+                found: opened.header.list_id.clone(),
             });
         }
         if base_version != self.header.version {
@@ -212,50 +376,50 @@ impl LoadedList {
                 base: base_version,
             });
         }
-        let added = std::mem::take(&mut contents.entries);
-        check_unique(&added)?;
+        // Deltas are small: their entries are decoded as values, in increasing id order.
+        let delta = opened.contents()?;
         // Removed ids, and ids that the delta replaces.
-        let gone: HashSet<u64> = contents
+        let gone: HashSet<u64> = delta
             .tombstones
             .iter()
             .copied()
-            .chain(added.iter().map(|e| e.id))
+            .chain(delta.entries.iter().map(|e| e.id))
             .collect();
-        let mut overlay: Vec<Entry> = self
-            .overlay
-            .entries
-            .iter()
-            .filter(|e| !gone.contains(&e.id))
-            .cloned()
-            .collect();
-        overlay.extend(added);
+        let added = delta.entries.iter().map(|e| Record {
+            id: e.id,
+            category: &e.category,
+            threshold: e.threshold,
+            pdq: e.pdq.map(|h| code_of(&Hash256(h))),
+            md5: e.md5,
+            sha256: e.sha256,
+        });
+        let mut overlay = LayerBuilder::default();
+        let kept = self.overlay.records().filter(|r| !gone.contains(&r.id));
+        merge_into(&mut overlay, kept, added);
         let mut removed = (*self.removed).clone();
         removed.extend(gone.iter().copied());
         let mut allow = (*self.allow).clone();
-        for f in &contents.allow_removed {
+        for f in &delta.allow_removed {
             allow.change(f, false);
         }
-        for f in &contents.allow {
+        for f in &delta.allow {
             allow.change(f, true);
         }
-        let (base, overlay, removed) = if overlay.len() > self.base.entries.len() / 8 + 1024 {
+        let (base, overlay, removed) = if overlay.ids.len() > self.base.len() / 8 + 1024 {
             // Merge: the overlay is no longer small next to the base.
-            let mut all: Vec<Entry> = self
-                .base
-                .entries
-                .iter()
-                .filter(|e| !removed.contains(&e.id))
-                .cloned()
-                .collect();
-            all.extend(overlay);
+            let overlay = overlay.finish();
+            let mut all = LayerBuilder::default();
+            let base = self.base.records().filter(|r| !removed.contains(&r.id));
+            merge_into(&mut all, base, overlay.records());
             (
-                Arc::new(Layer::build(all)),
-                Arc::new(Layer::build(Vec::new())),
+                Arc::new(all.finish()),
+                Arc::new(Layer::empty()),
                 HashSet::new(),
             )
         } else {
-            (self.base.clone(), Arc::new(Layer::build(overlay)), removed)
+            (self.base.clone(), Arc::new(overlay.finish()), removed)
         };
+        let Opened { header, stale, .. } = opened;
         Ok(LoadedList {
             header,
             stale,
@@ -268,38 +432,32 @@ impl LoadedList {
         .with_categories())
     }
 
-    fn live(&self) -> impl Iterator<Item = &Entry> {
-        let base = self
-            .base
-            .entries
-            .iter()
-            .filter(|e| !self.removed.contains(&e.id));
-        base.chain(self.overlay.entries.iter())
+    /// Whether the entry at `pos` of `layer` is live.
+    fn live(&self, layer: &Arc<Layer>, pos: usize) -> bool {
+        !Arc::ptr_eq(layer, &self.base)
+            || self.removed.is_empty()
+            || !self.removed.contains(&layer.ids[pos])
     }
 
     fn with_categories(mut self) -> Self {
-        // Lists have a handful of categories: a short vector beats hashing every entry's label.
-        let mut counts: Vec<(&str, usize)> = Vec::new();
-        let mut last = 0;
-        for e in self.live() {
-            let c = e.category.as_str();
-            if !matches!(counts.get(last), Some((k, _)) if *k == c) {
-                last = match counts.iter().position(|(k, _)| *k == c) {
-                    Some(i) => i,
-                    None => {
-                        counts.push((c, 0));
-                        counts.len() - 1
-                    }
-                };
+        let mut totals: Vec<(String, usize)> = Vec::new();
+        for layer in [&self.base, &self.overlay] {
+            let mut counts = vec![0usize; layer.labels.len()];
+            for (pos, &c) in layer.category.iter().enumerate() {
+                if self.live(layer, pos) {
+                    counts[c as usize] += 1;
+                }
             }
-            counts[last].1 += 1;
+            for (label, n) in layer.labels.iter().zip(counts) {
+                match totals.iter_mut().find(|(l, _)| l == label) {
+                    Some(t) => t.1 += n,
+                    None => totals.push((label.clone(), n)),
+                }
+            }
         }
-        let mut categories: Vec<(String, usize)> = counts
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        categories.sort();
-        self.categories = categories;
+        totals.retain(|t| t.1 > 0);
+        totals.sort();
+        self.categories = totals;
         self
     }
 
@@ -341,48 +499,38 @@ impl LoadedList {
         }
         let mut out = Vec::new();
         for layer in [&self.base, &self.overlay] {
-            let is_base = Arc::ptr_eq(layer, &self.base);
-            let live = |i: u32| {
-                let e = &layer.entries[i as usize];
-                (!is_base || !self.removed.contains(&e.id)).then_some(e)
+            let found = |pos: usize, kind, distance, transform| ListMatch {
+                entry_id: layer.ids[pos],
+                category: layer.labels[layer.category[pos] as usize].clone(),
+                kind,
+                distance,
+                transform,
             };
-            let exact = |kind, hits: Option<&Vec<u32>>, out: &mut Vec<ListMatch>| {
-                for e in hits.into_iter().flatten().filter_map(|&i| live(i)) {
-                    out.push(ListMatch {
-                        entry_id: e.id,
-                        category: e.category.clone(),
-                        kind,
-                        distance: 0,
-                        transform: 0,
-                    });
+            if let Some(h) = &f.md5 {
+                for pos in Layer::exact(&layer.md5, h).filter(|&p| self.live(layer, p)) {
+                    out.push(found(pos, MatchKind::Md5, 0, 0));
                 }
-            };
-            exact(
-                MatchKind::Md5,
-                f.md5.and_then(|h| layer.md5.get(&h)),
-                &mut out,
-            );
-            exact(
-                MatchKind::Sha256,
-                f.sha256.and_then(|h| layer.sha256.get(&h)),
-                &mut out,
-            );
+            }
+            if let Some(h) = &f.sha256 {
+                for pos in Layer::exact(&layer.sha256, h).filter(|&p| self.live(layer, p)) {
+                    out.push(found(pos, MatchKind::Sha256, 0, 0));
+                }
+            }
             if f.pdq.is_empty() || f.quality < u32::from(self.header.min_quality) {
                 continue;
             }
             for m in self.pdq_candidates(layer, &f.pdq) {
-                let Some(e) = live(m.id as u32) else { continue };
-                let threshold = e.threshold.unwrap_or(self.header.default_threshold);
+                let pos = m.id as usize;
+                if !self.live(layer, pos) {
+                    continue;
+                }
+                let threshold = layer
+                    .threshold(pos)
+                    .unwrap_or(self.header.default_threshold);
                 if m.distance > u32::from(threshold) || self.allowed(&f.pdq, m.distance) {
                     continue;
                 }
-                out.push(ListMatch {
-                    entry_id: e.id,
-                    category: e.category.clone(),
-                    kind: MatchKind::Pdq,
-                    distance: m.distance,
-                    transform: m.transform,
-                });
+                out.push(found(pos, MatchKind::Pdq, m.distance, m.transform));
             }
         }
         out.sort_by_key(|m| (m.distance, m.kind, m.entry_id));

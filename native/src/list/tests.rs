@@ -87,7 +87,7 @@ fn round_trip_with_an_app_key() {
     let p = publisher();
     let bytes = seal(&p, 5, Kind::Full, &app(&p));
     let opened = open(&bytes, &trust(&p), &checks()).unwrap();
-    assert_eq!(opened.contents, contents(6));
+    assert_eq!(opened.contents().unwrap(), contents(6));
     assert_eq!(opened.header.version, 5);
     assert_eq!(opened.header.list_id, "test-list");
     assert_eq!(opened.header.entry_count, 6);
@@ -113,7 +113,10 @@ fn round_trip_sealed_to_a_device_key_among_several_recipients() {
         roots: trust(&p).roots,
         keys: vec![ContentKeyHolder::device_key(&p.device_secret)],
     };
-    assert_eq!(open(&bytes, &t, &checks()).unwrap().contents, contents(6));
+    assert_eq!(
+        open(&bytes, &t, &checks()).unwrap().contents().unwrap(),
+        contents(6)
+    );
 }
 
 #[test]
@@ -659,5 +662,299 @@ mod loaded {
             let b: Vec<_> = ids(&fresh, &q);
             assert_eq!(a, b);
         }
+    }
+}
+
+mod columns {
+    //! The columnar loaded list against a plain model (a map of live entries and a brute-force
+    //! matcher), through deltas that add, replace and remove entries of every fingerprint
+    //! kind, with per-entry thresholds, across several merges.
+    use super::*;
+    use crate::list::loaded::{Fingerprints, LoadedList, MatchKind};
+    use crate::pdq::Hash256;
+    use std::collections::BTreeMap;
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn bytes<const N: usize>(&mut self) -> [u8; N] {
+            core::array::from_fn(|_| self.next() as u8)
+        }
+    }
+
+    fn random_entry(r: &mut Rng, id: u64) -> Entry {
+        let kinds = 1 + r.below(7);
+        Entry {
+            id,
+            pdq: (kinds & 1 != 0).then(|| r.bytes()),
+            // Few distinct MD5s, so several entries share one.
+            md5: (kinds & 2 != 0).then(|| [r.below(40) as u8; 16]),
+            sha256: (kinds & 4 != 0).then(|| r.bytes()),
+            category: ["A1", "B", "ai-generated", "x"][r.below(4) as usize].to_string(),
+            source: "s".to_string(),
+            threshold: (r.below(5) == 0).then(|| r.below(64) as u8),
+        }
+    }
+
+    fn near(r: &mut Rng, h: [u8; 32], bits: u64) -> [u8; 32] {
+        let mut out = h;
+        for _ in 0..bits {
+            let b = r.below(256) as usize;
+            out[b / 8] ^= 1 << (b % 8);
+        }
+        out
+    }
+
+    fn hamming(a: &[u8; 32], b: &[u8; 32]) -> u32 {
+        a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+    }
+
+    /// The policy of `match_fingerprints`, written out over the live entries.
+    fn model_matches(
+        live: &BTreeMap<u64, Entry>,
+        allow_pdq: &[[u8; 32]],
+        allow_md5: &[[u8; 16]],
+        f: &Fingerprints,
+    ) -> Vec<(u64, MatchKind, u32)> {
+        if f.md5.is_some_and(|h| allow_md5.contains(&h)) {
+            return Vec::new();
+        }
+        let q = f.pdq[0].0;
+        let mut out = Vec::new();
+        for e in live.values() {
+            if e.md5.is_some() && e.md5 == f.md5 {
+                out.push((e.id, MatchKind::Md5, 0));
+            }
+            if e.sha256.is_some() && e.sha256 == f.sha256 {
+                out.push((e.id, MatchKind::Sha256, 0));
+            }
+            if let Some(h) = e.pdq {
+                let d = hamming(&h, &q);
+                let allowed = allow_pdq.iter().any(|a| hamming(a, &q) <= d);
+                if f.quality >= 50 && d <= u32::from(e.threshold.unwrap_or(31)) && !allowed {
+                    out.push((e.id, MatchKind::Pdq, d));
+                }
+            }
+        }
+        out.sort_by_key(|m| (m.2, m.1, m.0));
+        out
+    }
+
+    fn categories(live: &BTreeMap<u64, Entry>) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for e in live.values() {
+            *counts.entry(e.category.clone()).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    fn open_version(p: &Publisher, kind: Kind, version: u64, c: &Contents) -> Opened {
+        let bytes = Seal {
+            kind,
+            list_id: "test-list",
+            version,
+            created: NOW,
+            expires: NOW + DAY,
+            default_threshold: 31,
+            min_quality: 50,
+        }
+        .seal(c, &p.signer, &p.cert, &app(p))
+        .unwrap();
+        let mut ch = checks();
+        ch.installed_version = None;
+        open(&bytes, &trust(p), &ch).unwrap()
+    }
+
+    #[test]
+    fn loaded_list_agrees_with_a_model_through_deltas_and_merges() {
+        let p = publisher();
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        let mut live: BTreeMap<u64, Entry> = BTreeMap::new();
+        let mut next_id = 0u64;
+        let mut base = Vec::new();
+        for _ in 0..1500 {
+            next_id += 1 + r.below(3);
+            base.push(random_entry(&mut r, next_id));
+        }
+        // Unsorted on purpose: the encoder puts entries in id order.
+        base.reverse();
+        let tombstoned: Vec<u64> = base.iter().step_by(50).map(|e| e.id).collect();
+        let allow_md5 = vec![[7u8; 16]];
+        let mut allow_pdq = vec![r.bytes()];
+        let full = Contents {
+            entries: base.clone(),
+            allow: vec![
+                Fingerprint::Md5(allow_md5[0]),
+                Fingerprint::Pdq(allow_pdq[0]),
+            ],
+            allow_removed: Vec::new(),
+            tombstones: tombstoned.clone(),
+        };
+        let mut list = LoadedList::from_full(open_version(&p, Kind::Full, 1, &full)).unwrap();
+        live.extend(base.into_iter().map(|e| (e.id, e)));
+        for id in &tombstoned {
+            live.remove(id);
+        }
+        for v in 2..14u64 {
+            let ids: Vec<u64> = live.keys().copied().collect();
+            let mut added = Vec::new();
+            // Replacements of live entries (some of them in the overlay) and new ids.
+            for _ in 0..r.below(400) {
+                let id = ids[r.below(ids.len() as u64) as usize];
+                added.push(random_entry(&mut r, id));
+            }
+            for _ in 0..r.below(400) {
+                next_id += 1 + r.below(3);
+                added.push(random_entry(&mut r, next_id));
+            }
+            added.sort_by_key(|e| e.id);
+            added.dedup_by_key(|e| e.id);
+            let gone: Vec<u64> = (0..r.below(100))
+                .map(|_| ids[r.below(ids.len() as u64) as usize])
+                .filter(|id| added.iter().all(|e| e.id != *id))
+                .collect();
+            let mut allow = Vec::new();
+            let mut allow_removed = Vec::new();
+            if v % 4 == 0 {
+                allow_removed.push(Fingerprint::Pdq(allow_pdq.remove(0)));
+                allow_pdq.push(r.bytes());
+                allow.push(Fingerprint::Pdq(allow_pdq[0]));
+            }
+            let delta = Contents {
+                entries: added.clone(),
+                allow,
+                allow_removed,
+                tombstones: gone.clone(),
+            };
+            let kind = Kind::Delta {
+                base_version: v - 1,
+            };
+            list = list.apply_delta(open_version(&p, kind, v, &delta)).unwrap();
+            for id in &gone {
+                live.remove(id);
+            }
+            live.extend(added.into_iter().map(|e| (e.id, e)));
+
+            let info = list.info();
+            assert_eq!(info.entry_count, live.len(), "v{v}");
+            assert_eq!(info.categories, categories(&live), "v{v}");
+            let entries: Vec<&Entry> = live.values().collect();
+            for k in 0..150 {
+                let e = entries[r.below(entries.len() as u64) as usize];
+                let pdq = match e.pdq {
+                    Some(h) => {
+                        let bits = r.below(40);
+                        near(&mut r, h, bits)
+                    }
+                    None => r.bytes(),
+                };
+                let f = Fingerprints {
+                    pdq: vec![Hash256(pdq)],
+                    quality: if k % 10 == 0 { 49 } else { 90 },
+                    md5: if k % 3 == 0 {
+                        e.md5
+                    } else {
+                        Some([r.below(45) as u8; 16])
+                    },
+                    sha256: if k % 2 == 0 { e.sha256 } else { None },
+                };
+                let got: Vec<(u64, MatchKind, u32)> = list
+                    .match_fingerprints(&f)
+                    .into_iter()
+                    .map(|m| (m.entry_id, m.kind, m.distance))
+                    .collect();
+                assert_eq!(
+                    got,
+                    model_matches(&live, &allow_pdq, &allow_md5, &f),
+                    "v{v} k{k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plaintexts_need_strictly_increasing_ids() {
+        // One category "A", one source "S", then two MD5-only entries with the given ids.
+        let plaintext = |a: u64, b: u64| {
+            let mut buf = vec![1, 0, 1, b'A', 1, 0, 1, b'S'];
+            for id in [a, b] {
+                buf.push(2);
+                buf.extend_from_slice(&id.to_le_bytes());
+                buf.extend_from_slice(&[0, 0, 0, 0]);
+                buf.extend_from_slice(&[id as u8; 16]);
+            }
+            buf
+        };
+        assert_eq!(
+            Contents::decode(&plaintext(1, 2), 2, 0, 0)
+                .unwrap()
+                .entries
+                .len(),
+            2
+        );
+        for (a, b) in [(2, 2), (3, 2)] {
+            assert_eq!(
+                Contents::decode(&plaintext(a, b), 2, 0, 0),
+                Err(ListError::Malformed(
+                    "entry ids are not strictly increasing"
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn encoding_sorts_by_id_and_refuses_duplicate_ids() {
+        let mut c = contents(5);
+        c.entries.reverse();
+        let decoded = Contents::decode(&c.encode().unwrap(), 5, 2, 1).unwrap();
+        assert_eq!(decoded, contents(5));
+        c.entries[1].id = c.entries[0].id;
+        assert!(matches!(c.encode(), Err(ListError::InvalidInput(_))));
+    }
+
+    #[test]
+    fn a_list_over_several_payload_chunks_loads_and_matches() {
+        // 45 bytes a PDQ entry: about 2.6 MiB of plaintext, three chunks.
+        let p = publisher();
+        let mut r = Rng(99);
+        let entries: Vec<Entry> = (0..60_000u64)
+            .map(|id| Entry {
+                id,
+                pdq: Some(r.bytes()),
+                md5: None,
+                sha256: None,
+                category: "A1".into(),
+                source: "s".into(),
+                threshold: None,
+            })
+            .collect();
+        let last = entries[59_999].pdq.unwrap();
+        let c = Contents {
+            entries,
+            allow: Vec::new(),
+            allow_removed: Vec::new(),
+            tombstones: Vec::new(),
+        };
+        let list = LoadedList::from_full(open_version(&p, Kind::Full, 1, &c)).unwrap();
+        assert_eq!(list.info().entry_count, 60_000);
+        let f = Fingerprints {
+            pdq: vec![Hash256(near(&mut r, last, 5))],
+            quality: 90,
+            ..Default::default()
+        };
+        let m = list.match_fingerprints(&f);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].entry_id, 59_999);
     }
 }
