@@ -193,3 +193,12 @@ def test_pdq_only_bundles_from_arrays(publisher: dict[str, object], tmp_path: Pa
             list_id="te", version=1, codes=codes[:, :31], ids=ids, category="A1", source="s",
             signer=publisher["signer"], app_keys=[publisher["app"]], expires=NOW + 60,  # type: ignore[arg-type,list-item]
         )  # fmt: skip
+
+
+def test_any_of_several_content_keys_opens(publisher: dict[str, object], tmp_path: Path) -> None:
+    path = seal(publisher, tmp_path)
+    old = lists.generate_app_key()
+    hl = load(publisher, path, content_key=[old, publisher["app"]])
+    assert hl.entry_count == 3
+    with pytest.raises(hashguard.NoContentKey):
+        load(publisher, path, content_key=[old])

@@ -5,9 +5,13 @@ Images never leave the device: hashing and matching run locally in a native core
 
 from hashguard._native import kernel, version
 from hashguard.errors import (
+    BadResponse,
     BadSignature,
     Error,
+    FetchError,
+    FetchTimeout,
     HashFormatError,
+    HttpStatusError,
     ImageError,
     ListError,
     ListExpired,
@@ -15,8 +19,11 @@ from hashguard.errors import (
     ListTooLarge,
     NativeError,
     NoContentKey,
+    NoList,
     Rollback,
+    StateError,
     UntrustedKey,
+    UpdateError,
     WrongBase,
     WrongList,
 )
@@ -31,29 +38,40 @@ from hashguard.hashing import (
 from hashguard.image import DEFAULT_MAX_PIXELS
 from hashguard.index import PdqIndex
 from hashguard.lists import HashList, ListMatch
+from hashguard.update import ListSource, ListUpdater, UpdateResult
 
 __version__ = version()
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "TRANSFORMS",
+    "BadResponse",
     "BadSignature",
     "Error",
+    "FetchError",
+    "FetchTimeout",
     "Fingerprint",
     "HashFormatError",
     "HashList",
+    "HttpStatusError",
     "ImageError",
     "ListError",
     "ListExpired",
     "ListMalformed",
     "ListMatch",
+    "ListSource",
     "ListTooLarge",
+    "ListUpdater",
     "NativeError",
     "NoContentKey",
+    "NoList",
     "PdqHash",
     "PdqIndex",
     "Rollback",
+    "StateError",
     "UntrustedKey",
+    "UpdateError",
+    "UpdateResult",
     "WrongBase",
     "WrongList",
     "__version__",

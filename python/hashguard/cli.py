@@ -3,6 +3,7 @@
 Exit codes (every command):
   0   success
   2   one or more inputs could not be processed (each reported on stderr); the rest were
+      (``list update``: the update failed; the last good list, if any, is kept)
   64  bad command line (unknown option, missing argument)
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from hashguard import __version__, lists, publish
+from hashguard import __version__, lists, publish, update
 from hashguard.errors import Error, ImageError
 from hashguard.hashing import Fingerprint, fingerprint, map_ordered
 
@@ -233,6 +234,42 @@ def add_list_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         v.add_argument("--list-id")
         v.set_defaults(run=run_list_verify if name == "verify" else run_list_inspect)
 
+    u = sub.add_parser(
+        "update",
+        help="download, verify and install the newest list into a state folder",
+        description=(
+            "Fetches a delta for the installed version when --delta-url is given and one is "
+            "published, the full bundle otherwise (conditional GET), verifies it and installs "
+            "it crash-safely in the state folder; the last good list is always kept. Keys are "
+            "hex files or env:NAME; they are never printed. Exit codes: 0 updated or already "
+            "current, 2 the update failed (the last good list, if any, is kept), 64 bad "
+            "command line."
+        ),
+    )
+    u.add_argument("--state", type=Path, required=True, help="state folder")
+    u.add_argument("--url", required=True, help="full bundle: http(s) URL, file: URL or path")
+    u.add_argument("--delta-url", help="delta address with {version} for the installed version")
+    u.add_argument(
+        "--root-key",
+        action="append",
+        required=True,
+        help="root.pub, a file or env:NAME (repeat to trust several roots during a rotation)",
+    )
+    opener = u.add_mutually_exclusive_group(required=True)
+    opener.add_argument("--app-key", help="app.key, a file or env:NAME")
+    opener.add_argument("--device-key", help="device.key, a file or env:NAME")
+    u.add_argument("--list-id", help="default: the one list already in the state folder")
+    u.add_argument(
+        "--max-bytes", type=int, default=lists.DEFAULT_MAX_BUNDLE_BYTES, help="download size cap"
+    )
+    u.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="keep running, checking every SECONDS (plus up to 10%% jitter) until interrupted",
+    )
+    u.set_defaults(run=run_list_update)
+
 
 def _source(args: argparse.Namespace, path: Path) -> list[lists.ListEntry]:
     if args.format == "te":
@@ -308,6 +345,108 @@ def run_list_inspect(args: argparse.Namespace) -> int:
         hl = lists.HashList.open(args.bundle, **_open_args(args))  # type: ignore[arg-type]
         for name, count in sorted(hl.categories.items()):
             print(f"category {name}: {count}")
+    return EXIT_OK
+
+
+def _state_list_id(state: Path) -> str | None:
+    """The id of the one list in a state folder, if there is exactly one."""
+    try:
+        found = [
+            p.name
+            for p in state.iterdir()
+            if (p / "state.json").exists() or (p / "state.prev.json").exists()
+        ]
+    except OSError:
+        return None
+    return found[0] if len(found) == 1 else None
+
+
+def describe_update(result: update.UpdateResult) -> tuple[str, bool]:
+    """A line about an update attempt, and whether it reports a failure."""
+    name = f"list {result.list_id}"
+    if result.status == "updated":
+        before = f"version {result.previous_version}" if result.previous_version else "no list"
+        line = f"{name}: updated from {before} to version {result.version} ({'+'.join(result.via)})"
+        if result.error is not None:
+            line += f"; then {type(result.error).__name__}: {result.error}"
+        return line, False
+    if result.status == "unchanged":
+        return f"{name}: version {result.version} is current", False
+    kept = (
+        f"keeping version {result.version}" if result.version is not None else "no list installed"
+    )
+    return f"{name}: update failed ({type(result.error).__name__}: {result.error}); {kept}", True
+
+
+def _print_result(result: update.UpdateResult) -> None:
+    line, failed = describe_update(result)
+    if failed:
+        print(f"hashguard: error: {line}", file=sys.stderr, flush=True)
+    else:
+        print(line, flush=True)
+
+
+def _print_stale(result: update.UpdateResult) -> None:
+    print(
+        f"hashguard: warning: list {result.list_id} version {result.version} has expired and "
+        "no newer version could be installed",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def run_list_update(args: argparse.Namespace) -> int:
+    list_id = args.list_id or _state_list_id(args.state)
+    if list_id is None:
+        build_parser().error("give --list-id (the state folder does not hold exactly one list)")
+    if args.watch is not None and not args.watch > 0:
+        build_parser().error("--watch must be a positive number of seconds")
+    if args.max_bytes < 1:
+        build_parser().error("--max-bytes must be positive")
+    try:
+        source = update.ListSource(
+            list_id,
+            args.url,
+            verify_key=[publish.read_key(k) for k in args.root_key],
+            content_key=publish.read_key(args.app_key) if args.app_key else None,
+            device_key=publish.read_key(args.device_key) if args.device_key else None,
+            delta_url=args.delta_url,
+            max_bundle_bytes=args.max_bytes,
+        )
+    except ValueError as e:
+        build_parser().error(str(e))
+    interval = args.watch or 3600.0
+    updater = update.ListUpdater(
+        source,
+        args.state,
+        interval=interval,
+        jitter=interval / 10,
+        on_updated=_print_result if args.watch else None,
+        on_failed=_print_result if args.watch else None,
+        on_stale=_print_stale if args.watch else None,
+    )
+    loaded = updater.status()[list_id]
+    if loaded.loaded_from in ("previous", "recovered"):
+        print(
+            f"hashguard: warning: list {list_id}: the current state was unusable; using the "
+            f"{loaded.loaded_from} generation (version {loaded.version})",
+            file=sys.stderr,
+        )
+    if args.watch is None:
+        result = updater.update_now(list_id)[list_id]
+        _print_result(result)
+        if result.stale:
+            _print_stale(result)
+        return EXIT_OK if result.ok else EXIT_INPUT_ERRORS
+    print(f"list {list_id}: watching every {interval:g} s (Ctrl-C stops)", flush=True)
+    updater.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        updater.stop(timeout=5)
     return EXIT_OK
 
 

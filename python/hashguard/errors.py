@@ -74,3 +74,43 @@ class NoContentKey(ListError):
 
 class WrongBase(ListError):
     """A delta for a different version than the one it is applied to."""
+
+
+class NoList(Error):
+    """No usable list: nothing good in the state directory and no update has succeeded yet (or
+    the list expired and stale lists are not used). Scanning cannot start until one arrives."""
+
+
+class UpdateError(Error):
+    """A list update failed; the last good list stays in use. The subclass says where."""
+
+
+class FetchError(UpdateError):
+    """A bundle could not be downloaded: the server could not be reached, answered with an
+    unexpected status, or did not send a bundle. ``url`` is the configured address and
+    ``status`` the HTTP status, when there was one."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+    def __reduce__(self) -> tuple[type[FetchError], tuple[str, str, int | None]]:
+        return (type(self), (self.url, self.reason, self.status))
+
+
+class FetchTimeout(FetchError):
+    """The connection, a read, or the whole download took longer than its limit."""
+
+
+class HttpStatusError(FetchError):
+    """The server answered with a status other than 200 or 304 (redirects are not followed)."""
+
+
+class BadResponse(FetchError):
+    """The server's answer is not a bundle: wrong content type, truncated, or broken HTTP."""
+
+
+class StateError(UpdateError):
+    """The state directory could not be written (full disk, read-only, permissions)."""

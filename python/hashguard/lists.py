@@ -101,8 +101,8 @@ class HashList:
         path: str | os.PathLike[str],
         *,
         verify_key: bytes | Sequence[bytes],
-        content_key: bytes | None = None,
-        device_key: bytes | None = None,
+        content_key: bytes | Sequence[bytes] | None = None,
+        device_key: bytes | Sequence[bytes] | None = None,
         list_id: str | None = None,
         installed_version: int | None = None,
         allow_stale: bool = False,
@@ -110,7 +110,8 @@ class HashList:
         max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
     ) -> HashList:
         """Loads a full bundle. ``verify_key``: the trusted root public key(s) (32 bytes);
-        ``content_key``: a 32-byte app key, or ``device_key``: a 32-byte X25519 secret.
+        ``content_key``: 32-byte app key(s), or ``device_key``: 32-byte X25519 secret(s) (several
+        while keys rotate: any that has a slot in the bundle opens it).
         ``list_id`` and ``installed_version`` refuse other lists and rollbacks; ``allow_stale``
         keeps an expired list (then :attr:`is_stale`). Each refusal raises its own
         :class:`hashguard.ListError` subclass."""
@@ -134,8 +135,8 @@ class HashList:
         path: str | os.PathLike[str],
         *,
         verify_key: bytes | Sequence[bytes],
-        content_key: bytes | None = None,
-        device_key: bytes | None = None,
+        content_key: bytes | Sequence[bytes] | None = None,
+        device_key: bytes | Sequence[bytes] | None = None,
         allow_stale: bool = False,
         now: float | None = None,
         max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
@@ -269,8 +270,8 @@ class _Config:
 
 def _config(
     verify_key: bytes | Sequence[bytes],
-    content_key: bytes | None,
-    device_key: bytes | None,
+    content_key: bytes | Sequence[bytes] | None,
+    device_key: bytes | Sequence[bytes] | None,
     list_id: str | None,
     installed_version: int | None,
     allow_stale: bool,
