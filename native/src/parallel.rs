@@ -2,11 +2,17 @@
 //! such as loading a list).
 
 use std::ops::Range;
+use std::sync::OnceLock;
+
+/// CPUs available to this process, looked up once (on Linux each lookup reads cgroup files).
+pub(crate) fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
+}
 
 /// `0..n` cut into one contiguous run per CPU (fewer when `n` is smaller); empty for `n == 0`.
 pub(crate) fn runs(n: usize) -> Vec<Range<usize>> {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let per = n.div_ceil(threads.clamp(1, n.max(1))).max(1);
+    let per = n.div_ceil(cpus().clamp(1, n.max(1))).max(1);
     (0..n).step_by(per).map(|s| s..(s + per).min(n)).collect()
 }
 

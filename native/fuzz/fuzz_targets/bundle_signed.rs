@@ -7,14 +7,15 @@
 //!   length, header, payload length, payload), signed as it is;
 //! - odd: the rest is a `Spec` (header fields, device checks, corruption flags, plaintext),
 //!   written out, encrypted and signed by the independent writer in `src/lib.rs`. `open` must
-//!   then accept exactly what the format allows, and return exactly what the plaintext decodes
-//!   to.
+//!   then accept exactly what the format allows, and `Opened::contents` return exactly what the
+//!   independent decoder reads from the plaintext (entry ids strictly increasing, no allow-list
+//!   removal in a full bundle); `Contents::decode` of the plaintext must agree with it too.
 //!
 //! Any panic or failed assertion is a crash.
 #![no_main]
 
-use hashguard::list::{self, Contents, Kind};
-use hashguard_fuzz::{fixture, is_authentication_error, sign_bundle, Spec, NOW};
+use hashguard::list::{self, Contents, Kind, ListError};
+use hashguard_fuzz::{decode_plaintext, fixture, is_authentication_error, sign_bundle, Spec, NOW};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
         }
         let opened = list::open(&bundle, &fx.trust, &fx.checks);
         match (&opened, &inspected) {
-            (Ok(o), Ok(h)) => assert_eq!(&o.header, h),
+            (Ok(o), Ok(h)) => {
+                assert_eq!(&o.header, h);
+                // Rarely reached (the payload must decrypt): decodes without panicking.
+                let _ = o.contents();
+            }
             (Ok(_), Err(e)) => panic!("open accepted what inspect refused: {e}"),
             (Err(e), _) => assert!(!is_authentication_error(e), "signed bundle refused: {e}"),
         }
@@ -38,27 +43,16 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let spec = Spec::parse(rest);
-    let bundle = spec.bundle();
-    let checks = spec.device_checks();
-    let opened = list::open(&bundle, &fx.trust, &checks);
-    let [e, a, t] = spec.header_counts();
-    // Counts that cannot fit the plaintext cannot decode; they are not passed to `decode`,
-    // which preallocates whatever it is told.
-    let floor = e as u128 * 13 + (a as u128 + t as u128) * 8;
-    let decoded = (floor <= spec.plaintext.len() as u128)
-        .then(|| Contents::decode(&spec.plaintext, e, a, t).ok())
-        .flatten();
-    let removes = decoded
-        .as_ref()
-        .is_some_and(|c| !c.allow_removed.is_empty());
-    let acceptable = spec.acceptable(decoded.is_some(), removes);
+    let plaintext = spec.full_plaintext();
+    let bundle = spec.bundle(&plaintext);
+    let opened = list::open(&bundle, &fx.trust, &spec.device_checks());
+    let acceptable = spec.acceptable(plaintext.len(), bundle.len());
     match opened {
         Ok(o) => {
             assert!(
                 acceptable,
                 "open accepted a bundle the format refuses: {spec:?}"
             );
-            assert_eq!(Some(&o.contents), decoded.as_ref());
             let h = &o.header;
             let kind = match spec.kind {
                 0 => Kind::Full,
@@ -76,9 +70,26 @@ fuzz_target!(|data: &[u8]| {
                 (h.default_threshold, h.min_quality),
                 (spec.default_threshold, spec.min_quality)
             );
-            assert_eq!([h.entry_count, h.allow_count, h.tombstone_count], [e, a, t]);
-            assert_eq!(h.plaintext_len, spec.plaintext.len() as u64);
+            let counts = spec.header_counts();
+            assert_eq!([h.entry_count, h.allow_count, h.tombstone_count], counts);
+            assert_eq!(h.plaintext_len, plaintext.len() as u64);
             assert_eq!(o.stale, NOW > spec.expires);
+            // The contents: what the independent decoder reads (strictly increasing ids and
+            // all), unless a full bundle removes allow-list items.
+            let expected = spec.expected_contents(&plaintext);
+            match o.contents() {
+                Ok(c) => assert_eq!(Some(&c), expected.as_ref(), "{spec:?}"),
+                Err(err) => {
+                    assert!(
+                        expected.is_none(),
+                        "contents() refused a valid plaintext: {err}; {spec:?}"
+                    );
+                    assert!(
+                        matches!(err, ListError::Malformed(_) | ListError::Truncated),
+                        "contents() refused with {err:?}"
+                    );
+                }
+            }
         }
         Err(err) => {
             assert!(
@@ -88,4 +99,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(!acceptable, "open refused a valid bundle: {err}; {spec:?}");
         }
     }
+    // Whatever open did: `Contents::decode` (which reserves only what its input can back, so
+    // any counts may be passed) agrees with the independent decoder.
+    let counts @ [e, a, t] = spec.header_counts();
+    assert_eq!(
+        Contents::decode(&plaintext, e, a, t).ok(),
+        decode_plaintext(&plaintext, counts)
+    );
 });
