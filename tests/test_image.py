@@ -1,8 +1,9 @@
 """Input handling of ``hashguard.hash_image`` and ``hashguard.fingerprint``.
 
 Covers the errors raised for broken or hostile input, conversion of every Pillow mode to the
-8-bit RGB the hash is defined on, EXIF orientation, animated images, the accepted source types
-and degenerate (tiny or empty) images. Every file is generated here, in memory or in tmp_path.
+8-bit RGB the hash is defined on, EXIF orientation, animated images, the accepted source types,
+degenerate (tiny or empty) images and DCT-scaled JPEG decoding (``min_side``). Every file is
+generated here, in memory or in tmp_path (the large JPEGs from the photos in examples/images).
 """
 
 from __future__ import annotations
@@ -795,3 +796,213 @@ def test_empty_pil_images_have_zero_hash(size: tuple[int, int]) -> None:
     result = hash_image(Image.new("RGB", size))
     assert result == ZERO_HASH
     assert result.quality == 0
+
+
+# --------------------------------------------------------------------------------------------
+# DCT-scaled JPEG decoding (min_side): docs/decoding.md
+# --------------------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
+
+
+def upscaled_jpeg(path: Path, long_side: int, **params: Any) -> bytes:
+    """A sample photo resized (LANCZOS) to ``long_side``, as JPEG q=92 unless told."""
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+    scale = long_side / max(rgb.size)
+    big = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.LANCZOS)
+    return encode(big, params.pop("format", "JPEG"), **({"quality": 92} | params))
+
+
+@pytest.fixture(scope="module")
+def large_jpeg() -> bytes:
+    """The coffee sample photo at 2016x1344 (a quarter of 12 MP)."""
+    return upscaled_jpeg(EXAMPLES / "coffee.jpg", 2016)
+
+
+def full_pixels(data: bytes) -> U8Array:
+    """What decoding gave before min_side existed."""
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def box_resized(arr: U8Array, shape: tuple[int, ...]) -> npt.NDArray[np.int16]:
+    small = Image.fromarray(arr).resize((shape[1], shape[0]), Image.BOX)
+    return np.asarray(small, dtype=np.int16)
+
+
+def assert_same_picture(full: U8Array, scaled: U8Array) -> None:
+    """A DCT-scaled decode is close to the full decode box-averaged to the same size."""
+    assert np.abs(box_resized(full, scaled.shape) - scaled).mean() < 2.0
+
+
+@pytest.mark.parametrize(
+    "width, height, min_side, scale",
+    [
+        (4032, 3024, 256, 8),  # 504x378
+        (4032, 3024, 384, 4),  # 378 < 384: 1008x756
+        (4032, 3024, 512, 4),
+        (4032, 3024, 768, 2),  # 756 < 768: 2016x1512
+        (4032, 3024, 1024, 2),
+        (4032, 3024, 1512, 2),
+        (4032, 3024, 1513, 1),
+        (3024, 4032, 768, 2),  # portrait: the short side decides
+        (1000, 1001, 125, 8),  # 125 = 1000 / 8
+        (1001, 1000, 126, 4),  # ceil(1001 / 8) is 126, but the short side gives 125
+        (1001, 1003, 126, 8),  # libjpeg rounds up: ceil(1001 / 8) = 126
+        (640, 480, 512, 1),
+        (8, 8, 1, 8),
+        (1, 1, 2, 1),
+        (15, 20, 2, 8),  # decodes to 2x3
+    ],
+)
+def test_dct_scale(width: int, height: int, min_side: int, scale: int) -> None:
+    assert hashguard.image.dct_scale(width, height, min_side) == scale
+
+
+@pytest.mark.parametrize("min_side", [100, 128, 200, 300, 500, 672])
+def test_draft_decode_keeps_the_short_side_between_s_and_2s(
+    large_jpeg: bytes, min_side: int
+) -> None:
+    full = full_pixels(large_jpeg)
+    assert full.shape[:2] == (1344, 2016)
+    pixels = hashguard.image.load(large_jpeg, min_side=min_side)
+    arr = pixels.array
+    assert pixels.layout == hashguard.image.RGB8
+    assert arr.flags.c_contiguous
+    assert arr.dtype == np.uint8
+    assert min_side <= min(arr.shape[:2]) < 2 * min_side
+    scale = hashguard.image.dct_scale(2016, 1344, min_side)
+    assert scale > 1
+    assert arr.shape == (-(-1344 // scale), -(-2016 // scale), 3)
+    assert_same_picture(full, arr)
+
+
+def test_draft_scale_stops_at_one_eighth(large_jpeg: bytes) -> None:
+    arr = hashguard.image.load(large_jpeg, min_side=10).array
+    assert arr.shape == (168, 252, 3)
+
+
+def test_min_side_none_gives_exactly_the_old_pixels(large_jpeg: bytes) -> None:
+    old = full_pixels(large_jpeg)
+    assert np.array_equal(hashguard.image.load(large_jpeg).array, old)
+    assert np.array_equal(hashguard.image.load(large_jpeg, min_side=None).array, old)
+    expected = hash_image(old)
+    assert hash_image(large_jpeg) == expected
+    assert hash_image(large_jpeg, min_side=None) == expected
+    assert fingerprint(large_jpeg).pdq == expected
+
+
+@pytest.mark.parametrize("min_side", [672, 1000, 1344, 5000])
+def test_jpegs_too_small_to_scale_are_decoded_in_full(large_jpeg: bytes, min_side: int) -> None:
+    # 1344 / 2 = 672 still reaches 672; anything above it cannot be halved.
+    if min_side == 672:
+        assert hashguard.image.load(large_jpeg, min_side=min_side).array.shape[0] == 672
+        return
+    assert np.array_equal(
+        hashguard.image.load(large_jpeg, min_side=min_side).array, full_pixels(large_jpeg)
+    )
+    assert hash_image(large_jpeg, min_side=min_side) == hash_image(large_jpeg)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF", "BMP", "GIF"])
+def test_other_formats_are_decoded_in_full(fmt: str) -> None:
+    img = Image.fromarray(make_rgb(8, width=400, height=320))
+    data = encode(img, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    assert hashguard.image.load(data, min_side=16).array.shape == (320, 400, 3)
+    assert hash_image(data, min_side=16) == hash_image(data)
+
+
+def test_pil_images_are_used_as_given(large_jpeg: bytes) -> None:
+    # An image the caller opened is theirs: it is neither scaled nor changed.
+    with Image.open(io.BytesIO(large_jpeg)) as img:
+        assert hash_image(img, min_side=200) == hash_image(large_jpeg)
+        assert img.size == (2016, 1344)
+        assert np.array_equal(np.asarray(img.convert("RGB")), full_pixels(large_jpeg))
+
+
+def test_all_sources_of_jpeg_bytes_are_scaled(tmp_path: Path, large_jpeg: bytes) -> None:
+    path = tmp_path / "large.jpg"
+    path.write_bytes(large_jpeg)
+    expected = hash_image(large_jpeg, min_side=300)
+    assert expected != hash_image(large_jpeg)
+    for src in (path, str(path), io.BytesIO(large_jpeg), bytearray(large_jpeg)):
+        assert hash_image(src, min_side=300) == expected
+    fp = fingerprint(path, min_side=300)
+    assert fp.pdq == expected
+    assert fp.sha256 == hashlib.sha256(large_jpeg).hexdigest()
+    assert list(hashguard.hash_many([path, large_jpeg], workers=2, min_side=300)) == [
+        expected,
+        expected,
+    ]
+
+
+def test_pixel_limit_applies_to_the_full_size(large_jpeg: bytes) -> None:
+    # 2016x1344 is 2.7 megapixels; at 1/8 it would decode to only 252x168.
+    expect_image_error(
+        large_jpeg, "<bytes>", r"2016x1344 .*limit of 1000000", max_pixels=1_000_000, min_side=8
+    )
+    assert hash_image(large_jpeg, max_pixels=2016 * 1344, min_side=8) == hash_image(
+        large_jpeg, min_side=8
+    )
+
+
+@pytest.mark.parametrize("min_side", [0, -1, 1.5, True, "512"], ids=repr)
+def test_min_side_must_be_a_positive_int(large_jpeg: bytes, min_side: object) -> None:
+    with pytest.raises(ValueError, match="min_side"):
+        hash_image(large_jpeg, min_side=min_side)  # type: ignore[arg-type]
+
+
+JPEG_KINDS: dict[str, Callable[[Image.Image], bytes]] = {
+    "baseline 4:2:0": lambda img: encode(img, "JPEG", quality=90),
+    "4:4:4": lambda img: encode(img, "JPEG", quality=90, subsampling=0),
+    "progressive": lambda img: encode(img, "JPEG", quality=90, progressive=True),
+    "optimised huffman": lambda img: encode(img, "JPEG", quality=80, optimize=True),
+    "greyscale": lambda img: encode(img.convert("L"), "JPEG", quality=90),
+    "CMYK": lambda img: encode(img.convert("CMYK"), "JPEG", quality=90),
+    "MPO": lambda img: encode(
+        img, "MPO", save_all=True, append_images=[img.transpose(Image.FLIP_LEFT_RIGHT)]
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", JPEG_KINDS)
+def test_draft_decodes_every_kind_of_jpeg(large_jpeg: bytes, kind: str) -> None:
+    with Image.open(io.BytesIO(large_jpeg)) as img:
+        data = JPEG_KINDS[kind](img.convert("RGB"))
+    full = hashguard.image.load(data).array
+    scaled = hashguard.image.load(data, min_side=300).array
+    assert scaled.shape == (336, 504, 3)
+    assert_same_picture(full, scaled)
+    if kind == "greyscale":
+        assert np.array_equal(scaled[:, :, 0], scaled[:, :, 2])
+    assert hash_image(data, min_side=300) - hash_image(data) < 32
+
+
+def test_draft_with_exif_orientation(large_jpeg: bytes) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    with Image.open(io.BytesIO(large_jpeg)) as img:
+        data = encode(img, "JPEG", quality=90, exif=exif.tobytes())
+    stored = hashguard.image.load(data, min_side=300).array
+    shown = hashguard.image.load(data, min_side=300, apply_exif=True).array
+    assert stored.shape == (336, 504, 3)
+    assert np.array_equal(shown, np.rot90(stored, k=-1))
+    assert_same_picture(hashguard.image.load(data, apply_exif=True).array, shown)
+
+
+@pytest.mark.parametrize("name", ["camera", "coffee"])
+def test_drift_on_the_sample_photos_at_the_default_floor(name: str) -> None:
+    s = hashguard.image.DEFAULT_MIN_SIDE
+    native = (EXAMPLES / f"{name}.jpg").read_bytes()
+    assert hash_image(native, min_side=s) == hash_image(native)  # too small to be scaled
+    # Upscaled so that the short side is 2 * S, the smallest size decoded at 1/2 (e.g. 4096x4096).
+    with Image.open(EXAMPLES / f"{name}.jpg") as img:
+        rgb = img.convert("RGB")
+    k = 2 * s / min(rgb.size)
+    big = rgb.resize((round(rgb.width * k), round(rgb.height * k)), Image.BICUBIC)
+    data = encode(big, "JPEG", quality=90)
+    assert min(hashguard.image.load(data, min_side=s).array.shape[:2]) == s
+    full, scaled = hash_image(data), hash_image(data, min_side=s)
+    assert full - scaled < 10
+    assert full.quality == scaled.quality == 100

@@ -20,6 +20,7 @@ from hashguard.errors import (
     NativeError,
     NoContentKey,
     NoList,
+    NotAnImage,
     Rollback,
     StateError,
     UntrustedKey,
@@ -38,6 +39,7 @@ from hashguard.hashing import (
 from hashguard.image import DEFAULT_MAX_PIXELS
 from hashguard.index import PdqIndex
 from hashguard.lists import HashList, ListMatch
+from hashguard.scan import Match, Scanner, ScanResult
 from hashguard.update import ListSource, ListUpdater, UpdateResult
 
 __version__ = version()
@@ -62,12 +64,16 @@ __all__ = [
     "ListSource",
     "ListTooLarge",
     "ListUpdater",
+    "Match",
     "NativeError",
     "NoContentKey",
     "NoList",
+    "NotAnImage",
     "PdqHash",
     "PdqIndex",
     "Rollback",
+    "ScanResult",
+    "Scanner",
     "StateError",
     "UntrustedKey",
     "UpdateError",

@@ -1,7 +1,8 @@
 """The ``hashguard`` command line: argument handling and output only.
 
 Exit codes (every command):
-  0   success
+  0   success (``scan``: no match)
+  1   ``scan`` only: at least one file matched
   2   one or more inputs could not be processed (each reported on stderr); the rest were
       (``list update``: the update failed; the last good list, if any, is kept)
   64  bad command line (unknown option, missing argument)
@@ -10,19 +11,23 @@ Exit codes (every command):
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import json
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, Final, NoReturn, TextIO
 
 from hashguard import __version__, lists, publish, update
 from hashguard.errors import Error, ImageError
 from hashguard.hashing import Fingerprint, fingerprint, map_ordered
+from hashguard.scan import Scanner, ScanResult
 
 EXIT_OK = 0
+EXIT_MATCH = 1
 EXIT_INPUT_ERRORS = 2
 EXIT_USAGE = 64
 
@@ -57,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     h.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU)")
     h.set_defaults(run=run_hash)
+    add_scan_command(commands)
     add_key_commands(commands)
     add_list_commands(commands)
     return parser
@@ -135,6 +141,142 @@ def format_fingerprint(path: Path, fp: Fingerprint, *, as_json: bool, dihedral: 
 
 
 DAY = 86_400
+
+
+def add_scan_command(commands: argparse._SubParsersAction[_Parser]) -> None:
+    sc = commands.add_parser(
+        "scan",
+        help="match files against hash lists",
+        description=(
+            "Scans files (folders recursively) against one or more list bundles: exact MD5 and "
+            "SHA-256 matches, and PDQ matches within each list's threshold, including rotated "
+            "and mirrored copies. Files that cannot be read or decoded are reported on stderr "
+            "and counted; files that are not images get exact matching only. Exit codes: 0 no "
+            "match, 1 at least one match (even if some files failed), 2 no match but some "
+            "files failed, 64 bad command line."
+        ),
+    )
+    sc.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    sc.add_argument(
+        "--list", dest="bundles", type=Path, action="append", required=True, metavar="BUNDLE",
+        help="a list bundle (repeat for several lists)",
+    )  # fmt: skip
+    sc.add_argument(
+        "--root-key", action="append", required=True,
+        help="root.pub, a file or env:NAME (repeat to trust several roots)",
+    )  # fmt: skip
+    opener = sc.add_mutually_exclusive_group(required=True)
+    opener.add_argument("--app-key", help="app.key, a file or env:NAME")
+    opener.add_argument("--device-key", help="device.key, a file or env:NAME")
+    sc.add_argument(
+        "--format", choices=["text", "json", "csv"], default="text",
+        help="text: matches and a summary; json: one line per file; csv: one row per match",
+    )  # fmt: skip
+    sc.add_argument("--exact", action="store_true", help="decode JPEGs in full (slower)")
+    sc.add_argument("--no-dihedral", action="store_true", help="skip rotated/mirrored matching")
+    sc.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU)")
+    sc.add_argument("--fail-fast", action="store_true", help="stop at the first match or error")
+    sc.set_defaults(run=run_scan)
+
+
+CSV_FIELDS: Final = (
+    "path", "status", "list_id", "list_version", "entry_id", "category", "kind", "distance",
+    "transform", "frame", "error",
+)  # fmt: skip
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        build_parser().error("--workers must be at least 1")
+    content = publish.read_key(args.app_key) if args.app_key else None
+    device = publish.read_key(args.device_key) if args.device_key else None
+    roots = [publish.read_key(k) for k in args.root_key]
+    handles = []
+    for bundle in args.bundles:
+        hl = lists.HashList.open(
+            bundle, verify_key=roots, content_key=content, device_key=device, allow_stale=True
+        )
+        if hl.is_stale:
+            warning = f"list {hl.list_id} v{hl.version} has expired"
+            print(f"hashguard: warning: {warning}", file=sys.stderr)
+        handles.append(hl)
+    scanner = Scanner(handles, dihedral=not args.no_dihedral, exact=args.exact)
+    files = list(walk(args.paths))
+    progress = Progress(len(files), sys.stderr)
+    out = csv.writer(sys.stdout, lineterminator="\n") if args.format == "csv" else None
+    if out is not None:
+        out.writerow(CSV_FIELDS)
+    started = time.monotonic()
+    matched = failed = scanned = 0
+    results = scanner.scan_many(files, workers=args.workers)
+    try:
+        for r in results:
+            scanned += 1
+            progress.clear()
+            if r.error is not None:
+                failed += 1
+                print(f"hashguard: error: {r.error}", file=sys.stderr)
+            if r.matches:
+                matched += 1
+            for line in format_scan(r, args.format):
+                if out is not None:
+                    out.writerow(line)
+                else:
+                    print(line)
+            progress.advance()
+            if args.fail_fast and (r.matches or r.error is not None):
+                break
+    finally:
+        results.close()
+    progress.finish()
+    if args.format == "text":
+        took = time.monotonic() - started
+        lists_desc = ", ".join(f"{h.list_id} v{h.version}" for h in handles)
+        print(
+            f"scanned {scanned} files against {lists_desc} in {took:.1f} s "
+            f"({scanned / max(took, 1e-9):.1f} files/s): {matched} matched, {failed} failed"
+        )
+    if matched:
+        return EXIT_MATCH
+    return EXIT_INPUT_ERRORS if failed else EXIT_OK
+
+
+def format_scan(r: ScanResult, fmt: str) -> list[Any]:
+    """Output lines for one file: text lines, one JSON line, or CSV rows."""
+    if fmt == "json":
+        record = {
+            "path": r.source,
+            "pdq": r.pdq.hex if r.pdq else None,
+            "quality": r.quality,
+            "md5": r.md5,
+            "sha256": r.sha256,
+            "frames": r.frames,
+            "low_quality": r.low_quality,
+            "matches": [dataclasses.asdict(m) for m in r.matches],
+            "error": r.error.reason if r.error else None,
+        }
+        return [json.dumps(record)]
+    if fmt == "csv":
+        if not r.matches:
+            status = "error" if r.error else "clean"
+            return [[r.source, status, *[""] * 8, r.error.reason if r.error else ""]]
+        return [
+            [r.source, "match", m.list_id, m.list_version, m.entry_id, m.category, m.kind,
+             m.distance, m.transform, "" if m.frame is None else m.frame, ""]
+            for m in r.matches
+        ]  # fmt: skip
+    lines = []
+    for m in r.matches:
+        how = f"{m.kind} distance {m.distance}" if m.kind == "pdq" else m.kind
+        if m.kind == "pdq" and m.transform != "orig":
+            how += f" ({m.transform})"
+        if m.frame:
+            how += f" frame {m.frame}"
+        lines.append(
+            f"MATCH {r.source}: {m.list_id} v{m.list_version} entry {m.entry_id} "
+            f"[{m.category}] {how}"
+        )
+    return lines
 
 
 def add_key_commands(commands: argparse._SubParsersAction[_Parser]) -> None:

@@ -23,6 +23,11 @@ class ImageError(Error):
         return (type(self), (self.source, self.reason))
 
 
+class NotAnImage(ImageError):
+    """The input is not in any image format hashguard decodes (a scanner still checks its exact
+    hashes)."""
+
+
 class HashFormatError(Error, ValueError):
     """Text that should be a PDQ hash is not one (64 hex digits)."""
 

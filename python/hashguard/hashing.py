@@ -185,6 +185,7 @@ def hash_image(
     dihedral: bool = False,
     apply_exif: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
 ) -> PdqHash:
     """PDQ hash of an image.
 
@@ -195,8 +196,13 @@ def hash_image(
     that cannot be hashed.
 
     With ``dihedral=True`` the result's :meth:`PdqHash.dihedral` gives all 8 variants.
+
+    ``min_side=None`` (the default) decodes in full, for hashes bit-identical to the reference.
+    ``min_side=S`` decodes JPEG files at the smallest DCT scale that keeps the short side at or
+    above ``S`` pixels: faster, a few bits off (``hashguard.image.DEFAULT_MIN_SIDE``,
+    docs/decoding.md).
     """
-    pixels = load(src, apply_exif=apply_exif, max_pixels=max_pixels)
+    pixels = load(src, apply_exif=apply_exif, max_pixels=max_pixels, min_side=min_side)
     return hash_pixels(pixels, dihedral=dihedral)
 
 
@@ -206,15 +212,17 @@ def fingerprint(
     dihedral: bool = False,
     apply_exif: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
 ) -> Fingerprint:
     """PDQ hash plus MD5 and SHA-256 of the file bytes, all from one read of the file.
 
     ``src`` is a path, bytes or a binary file object: the exact digests need the encoded file.
+    ``min_side`` is as for :func:`hash_image`; the digests are always of the exact bytes.
     """
     data = read_source(src)
     if data is None:
         raise ImageError(source_name(src), "exact fingerprints need the file's bytes")
-    pixels = load(src, data=data, apply_exif=apply_exif, max_pixels=max_pixels)
+    pixels = load(src, data=data, apply_exif=apply_exif, max_pixels=max_pixels, min_side=min_side)
     return Fingerprint(
         pdq=hash_pixels(pixels, dihedral=dihedral),
         md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
@@ -229,15 +237,23 @@ def hash_many(
     dihedral: bool = False,
     apply_exif: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
 ) -> Iterator[PdqHash | ImageError]:
     """Hashes many images on ``workers`` threads (default: one per CPU), yielding in input order.
 
     At most ``2 * workers`` images are in flight, so memory stays bounded however long the input
     is. An image that cannot be hashed yields its :class:`ImageError` instead of raising.
+    ``min_side`` is as for :func:`hash_image`.
     """
 
     def one(src: Source) -> PdqHash:
-        return hash_image(src, dihedral=dihedral, apply_exif=apply_exif, max_pixels=max_pixels)
+        return hash_image(
+            src,
+            dihedral=dihedral,
+            apply_exif=apply_exif,
+            max_pixels=max_pixels,
+            min_side=min_side,
+        )
 
     return map_ordered(one, sources, workers)
 
