@@ -1,7 +1,8 @@
-"""Runs the benchmark suites in one process: ``pdq`` (hashing speed, bench/pdq.py), then
-``index`` (exact radius search, bench/index.py), then ``lists`` (bundle loading, bench/lists.py).
+"""Runs the benchmark suites in one process: ``pdq`` (hashing speed, bench/pdq.py), then ``scan``
+(scanner throughput from JPEG files, bench/scan.py), then ``index`` (exact radius search,
+bench/index.py), then ``lists`` (bundle loading, bench/lists.py).
 
-    python bench/run.py [--quick] [--only pdq|index|lists] [--json DIR]
+    python bench/run.py [--quick] [--only pdq|scan|index|lists] [--json DIR]
 
 ``--quick`` is passed to every suite. ``--json DIR`` makes each suite write its raw numbers to
 ``DIR/<suite>.json``. Each suite prints its own report; a missed target prints FAIL there but is
@@ -21,13 +22,13 @@ from typing import Final
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 #: Suite name -> module in this directory, in the order they run.
-SUITES: Final = ("pdq", "index", "lists")
+SUITES: Final = ("pdq", "scan", "index", "lists")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
-        description="Run the hashguard benchmark suites (pdq hashing, then index search).",
+        description="Run the hashguard benchmark suites (pdq, scan, index, lists).",
     )
     parser.add_argument("--quick", action="store_true", help="CI mode, passed to every suite")
     parser.add_argument("--only", choices=SUITES, help="run only this suite")

@@ -127,7 +127,12 @@ def read_source(src: Source) -> bytes | None:
     elif isinstance(src, (str, os.PathLike)):
         try:
             with open(src, "rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
+                # Sized by the file (one byte more, to notice growth), not by the cap: a read of
+                # the cap would allocate a 1 GiB buffer for every file.
+                size = os.fstat(f.fileno()).st_size
+                if size > MAX_FILE_BYTES:
+                    raise ImageError(name, f"file is larger than {MAX_FILE_BYTES} bytes")
+                data = f.read(size + 1)
         except OSError as e:
             raise ImageError(name, f"cannot read file: {e.strerror or e}") from None
     elif hasattr(src, "read"):
