@@ -805,13 +805,13 @@ def test_empty_pil_images_have_zero_hash(size: tuple[int, int]) -> None:
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 
 
-def upscaled_jpeg(path: Path, long_side: int, **params: Any) -> bytes:
-    """A sample photo resized (LANCZOS) to ``long_side``, as JPEG q=92 unless told."""
+def upscaled_jpeg(path: Path, long_side: int) -> bytes:
+    """A sample photo resized (LANCZOS) to ``long_side``, as JPEG q=92."""
     with Image.open(path) as img:
         rgb = img.convert("RGB")
     scale = long_side / max(rgb.size)
     big = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.LANCZOS)
-    return encode(big, params.pop("format", "JPEG"), **({"quality": 92} | params))
+    return encode(big, "JPEG", quality=92)
 
 
 @pytest.fixture(scope="module")
@@ -824,6 +824,15 @@ def full_pixels(data: bytes) -> U8Array:
     """What decoding gave before min_side existed."""
     with Image.open(io.BytesIO(data)) as img:
         return np.asarray(img.convert("RGB"))
+
+
+def decoded(data: bytes, **kwargs: Any) -> U8Array:
+    """The RGB pixels ``image.load`` hashes (RGB8, or RGBA8 whose fourth byte is ignored)."""
+    pixels = hashguard.image.load(data, **kwargs)
+    assert pixels.layout in (hashguard.image.RGB8, hashguard.image.RGBA8)
+    assert pixels.array.flags.c_contiguous
+    assert pixels.array.dtype == np.uint8
+    return pixels.array[:, :, :3]
 
 
 def box_resized(arr: U8Array, shape: tuple[int, ...]) -> npt.NDArray[np.int16]:
@@ -866,11 +875,7 @@ def test_draft_decode_keeps_the_short_side_between_s_and_2s(
 ) -> None:
     full = full_pixels(large_jpeg)
     assert full.shape[:2] == (1344, 2016)
-    pixels = hashguard.image.load(large_jpeg, min_side=min_side)
-    arr = pixels.array
-    assert pixels.layout == hashguard.image.RGB8
-    assert arr.flags.c_contiguous
-    assert arr.dtype == np.uint8
+    arr = decoded(large_jpeg, min_side=min_side)
     assert min_side <= min(arr.shape[:2]) < 2 * min_side
     scale = hashguard.image.dct_scale(2016, 1344, min_side)
     assert scale > 1
@@ -879,14 +884,14 @@ def test_draft_decode_keeps_the_short_side_between_s_and_2s(
 
 
 def test_draft_scale_stops_at_one_eighth(large_jpeg: bytes) -> None:
-    arr = hashguard.image.load(large_jpeg, min_side=10).array
+    arr = decoded(large_jpeg, min_side=10)
     assert arr.shape == (168, 252, 3)
 
 
 def test_min_side_none_gives_exactly_the_old_pixels(large_jpeg: bytes) -> None:
     old = full_pixels(large_jpeg)
-    assert np.array_equal(hashguard.image.load(large_jpeg).array, old)
-    assert np.array_equal(hashguard.image.load(large_jpeg, min_side=None).array, old)
+    assert np.array_equal(decoded(large_jpeg), old)
+    assert np.array_equal(decoded(large_jpeg, min_side=None), old)
     expected = hash_image(old)
     assert hash_image(large_jpeg) == expected
     assert hash_image(large_jpeg, min_side=None) == expected
@@ -897,11 +902,9 @@ def test_min_side_none_gives_exactly_the_old_pixels(large_jpeg: bytes) -> None:
 def test_jpegs_too_small_to_scale_are_decoded_in_full(large_jpeg: bytes, min_side: int) -> None:
     # 1344 / 2 = 672 still reaches 672; anything above it cannot be halved.
     if min_side == 672:
-        assert hashguard.image.load(large_jpeg, min_side=min_side).array.shape[0] == 672
+        assert decoded(large_jpeg, min_side=min_side).shape[0] == 672
         return
-    assert np.array_equal(
-        hashguard.image.load(large_jpeg, min_side=min_side).array, full_pixels(large_jpeg)
-    )
+    assert np.array_equal(decoded(large_jpeg, min_side=min_side), full_pixels(large_jpeg))
     assert hash_image(large_jpeg, min_side=min_side) == hash_image(large_jpeg)
 
 
@@ -909,7 +912,7 @@ def test_jpegs_too_small_to_scale_are_decoded_in_full(large_jpeg: bytes, min_sid
 def test_other_formats_are_decoded_in_full(fmt: str) -> None:
     img = Image.fromarray(make_rgb(8, width=400, height=320))
     data = encode(img, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
-    assert hashguard.image.load(data, min_side=16).array.shape == (320, 400, 3)
+    assert decoded(data, min_side=16).shape == (320, 400, 3)
     assert hash_image(data, min_side=16) == hash_image(data)
 
 
@@ -970,8 +973,8 @@ JPEG_KINDS: dict[str, Callable[[Image.Image], bytes]] = {
 def test_draft_decodes_every_kind_of_jpeg(large_jpeg: bytes, kind: str) -> None:
     with Image.open(io.BytesIO(large_jpeg)) as img:
         data = JPEG_KINDS[kind](img.convert("RGB"))
-    full = hashguard.image.load(data).array
-    scaled = hashguard.image.load(data, min_side=300).array
+    full = decoded(data)
+    scaled = decoded(data, min_side=300)
     assert scaled.shape == (336, 504, 3)
     assert_same_picture(full, scaled)
     if kind == "greyscale":
@@ -984,11 +987,11 @@ def test_draft_with_exif_orientation(large_jpeg: bytes) -> None:
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     with Image.open(io.BytesIO(large_jpeg)) as img:
         data = encode(img, "JPEG", quality=90, exif=exif.tobytes())
-    stored = hashguard.image.load(data, min_side=300).array
-    shown = hashguard.image.load(data, min_side=300, apply_exif=True).array
+    stored = decoded(data, min_side=300)
+    shown = decoded(data, min_side=300, apply_exif=True)
     assert stored.shape == (336, 504, 3)
     assert np.array_equal(shown, np.rot90(stored, k=-1))
-    assert_same_picture(hashguard.image.load(data, apply_exif=True).array, shown)
+    assert_same_picture(decoded(data, apply_exif=True), shown)
 
 
 @pytest.mark.parametrize("name", ["camera", "coffee"])
@@ -1002,7 +1005,7 @@ def test_drift_on_the_sample_photos_at_the_default_floor(name: str) -> None:
     k = 2 * s / min(rgb.size)
     big = rgb.resize((round(rgb.width * k), round(rgb.height * k)), Image.BICUBIC)
     data = encode(big, "JPEG", quality=90)
-    assert min(hashguard.image.load(data, min_side=s).array.shape[:2]) == s
+    assert min(decoded(data, min_side=s).shape[:2]) == s
     full, scaled = hash_image(data), hash_image(data, min_side=s)
     assert full - scaled < 10
     assert full.quality == scaled.quality == 100

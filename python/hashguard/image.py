@@ -68,11 +68,11 @@ else:
 #: JPEG at the smallest libjpeg scale (1/2, 1/4, 1/8) whose output keeps the short side >= S.
 #: Chosen from the drift measured on a real-photo corpus at native size and upscaled to 12 and
 #: 48 MP (docs/decoding.md; ``bench/drift.py`` reproduces it): 2048 is the smallest floor whose
-#: maximum drift stays below 10 bits on every set (max 4 bits, on 48 MP photos decoded at 1/2).
-#: PDQ hashed at a smaller size drifts by up to 10 bits even at 1/2 scale of a 12 MP photo, so
-#: this floor leaves photos of up to about 16 MP decoded in full. Not the default of ``load`` or
-#: ``hash_image``: their default (``min_side=None``) decodes in full, for hashes bit-identical
-#: to the reference.
+#: maximum drift stays below 10 bits on every set (max 4 bits, on 48 MP photos decoded at 1/2,
+#: 3.5x faster). PDQ hashed at a smaller size drifts by up to 10 bits even at 1/2 of a 12 MP
+#: photo, so with this floor every photo whose short side is under 4095 px (every 12 MP photo)
+#: is decoded in full. Not the default of ``load`` or ``hash_image``: their default
+#: (``min_side=None``) decodes in full, for hashes bit-identical to the reference.
 DEFAULT_MIN_SIDE: Final = 2048
 
 #: libjpeg's DCT down-scaling factors that Pillow's ``Image.draft`` can ask for, largest first.
@@ -178,10 +178,10 @@ def load(
     ``min_side=None`` (the default) decodes in full: the pixels the reference hashes.
     ``min_side=S`` lets a JPEG file (path, bytes or binary file) decode at the smallest libjpeg
     DCT scale (1/2, 1/4 or 1/8) that keeps its short side at or above ``S`` pixels: several
-    times faster on large photos, for a hash a few bits from the full decode's
-    (:data:`DEFAULT_MIN_SIDE`, docs/decoding.md). Other formats, JPEGs already small, and
-    ``PIL.Image`` objects passed in are decoded in full. ``max_pixels`` applies to the full
-    size in the file's header either way.
+    times faster on large photos, but PDQ then drifts from the full decode's hash, by more at
+    smaller scales (:data:`DEFAULT_MIN_SIDE`, docs/decoding.md). Other formats, JPEGs already
+    small, and ``PIL.Image`` objects passed in are decoded in full. ``max_pixels`` applies to
+    the full size in the file's header either way.
     """
     return next(
         frames(
@@ -309,7 +309,21 @@ def _frame(img: Image.Image, name: str, apply_exif: bool) -> Pixels:
     """The current frame as RGB pixels."""
     if apply_exif:
         img = ImageOps.exif_transpose(img)
+    if img.mode == "RGB" and img.width and img.height:
+        return _rgbx(img)
     return Pixels(np.ascontiguousarray(_to_rgb(img, name)), RGB8)
+
+
+def _rgbx(img: Image.Image) -> Pixels:
+    """An RGB image's pixels as 4 bytes each, copied straight from Pillow's own storage (which
+    keeps RGB as RGBX) into an array: about 12 ms at 12 megapixels, where ``np.asarray`` packs
+    them to 3 bytes through ``tobytes`` in about 70. The native core ignores the fourth byte."""
+    img.load()
+    arr = np.empty((img.height, img.width, 4), np.uint8)
+    view = Image.frombuffer("RGBA", img.size, arr, "raw", "RGBA", 0, 1)
+    # The core image's paste copies rows as they are stored; `view` maps `arr`'s memory.
+    view.im.paste(img.im, (0, 0, *img.size))
+    return Pixels(arr, RGBA8)
 
 
 def _to_rgb(img: Image.Image, name: str) -> npt.NDArray[np.uint8]:
