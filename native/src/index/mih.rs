@@ -59,6 +59,19 @@ impl Layout {
             .map(|t| base + u32::from(t < extra))
             .collect()
     }
+
+    /// The tables' fields, in order.
+    fn specs(self) -> Vec<Spec> {
+        let mut specs = Vec::new();
+        let mut start = 0;
+        for bits in self.widths() {
+            assert!(bits <= 32 && bits >= self.hi_bits, "bad layout {self:?}");
+            let hi_bits = self.hi_bits.max(bits.saturating_sub(LO_BITS_MAX));
+            specs.push(Spec::new(start, bits, hi_bits));
+            start += bits;
+        }
+        specs
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -67,45 +80,30 @@ pub struct Mih {
 }
 
 impl Mih {
-    /// Builds the tables, one thread per table up to the CPUs available.
+    /// Builds the tables with every available CPU: small lists a thread a table
+    /// (`sort_table_directly`), larger ones every thread on each table (`sort_tables`).
     pub fn build(codes: &[Code], layout: Layout) -> Mih {
         assert!(
             codes.len() < u32::MAX as usize,
             "too many entries for one index"
         );
-        let mut specs = Vec::new();
-        let mut start = 0;
-        for bits in layout.widths() {
-            assert!(
-                bits <= 32 && bits >= layout.hi_bits,
-                "bad layout {layout:?}"
-            );
-            specs.push((
-                start,
-                bits,
-                layout.hi_bits.max(bits.saturating_sub(LO_BITS_MAX)),
-            ));
-            start += bits;
-        }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per = specs.len().div_ceil(threads);
-        let tables = std::thread::scope(|s| {
-            let workers: Vec<_> = specs
-                .chunks(per)
-                .map(|chunk| {
-                    s.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|&(start, bits, hi_bits)| build_table(codes, start, bits, hi_bits))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().expect("table builder panicked"))
-                .collect()
-        });
+        let specs = layout.specs();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let tables = if codes.len() <= DIRECT_MAX_ENTRIES {
+            let jobs: Vec<&[Spec]> = specs.chunks(specs.len().div_ceil(cpus)).collect();
+            in_parallel(jobs, |specs| {
+                specs
+                    .iter()
+                    .map(|spec| sort_table_directly(codes, spec))
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect()
+        } else {
+            let threads = cpus.min(codes.len() / MIN_ENTRIES_PER_THREAD).max(1);
+            sort_tables(codes, &specs, threads)
+        };
         Mih { tables }
     }
 
@@ -261,34 +259,335 @@ fn prefetch<T>(p: &T) {
     let _ = p;
 }
 
-fn build_table(codes: &[Code], start: u32, bits: u32, hi_bits: u32) -> Table {
-    let lo_bits = bits - hi_bits;
-    let mut counts = vec![0u32; (1usize << hi_bits) + 1];
+/// Lists up to this size are sorted straight into each table, a thread a table: a table
+/// (5 bytes an entry) is then small enough for the scattered writes to stay in cache.
+const DIRECT_MAX_ENTRIES: usize = 1 << 20;
+/// Entries per thread below which another thread costs more to start than it saves.
+const MIN_ENTRIES_PER_THREAD: usize = 1 << 16;
+/// Partition bits (at most) of `sort_tables`' pass 1: 256 output streams stay within L1 and
+/// the TLB, and leave partitions of about 40,000 entries at 10 million, which pass 2 sorts
+/// within L2.
+const PART_BITS: u32 = 8;
+const PARTS_MAX: usize = 1 << PART_BITS;
+
+/// A field and an entry number, as `sort_tables`' pass 1 leaves them.
+type Pair = (u32, u32);
+
+/// `[table][partition]` counts of entries.
+type Counts = Vec<[u32; PARTS_MAX]>;
+
+/// Where a table's field lies in the code and how its bits divide, with what the build's
+/// inner loops need ready.
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    start: u32,
+    bits: u32,
+    hi_bits: u32,
+    word: usize,
+    next_word: usize,
+    shift: u32,
+    /// From a field to its partition: the low bits and the bucket bits below the top
+    /// `PART_BITS`, so below 32 whatever the layout.
+    part_shift: u32,
+}
+
+impl Spec {
+    fn new(start: u32, bits: u32, hi_bits: u32) -> Spec {
+        assert!((1..=32).contains(&bits) && start + bits <= 256);
+        assert!(hi_bits <= bits && bits - hi_bits <= LO_BITS_MAX);
+        let word = (start / 64) as usize;
+        Spec {
+            start,
+            bits,
+            hi_bits,
+            word,
+            next_word: (word + 1).min(3),
+            shift: start % 64,
+            part_shift: bits - hi_bits.min(PART_BITS),
+        }
+    }
+
+    /// `field(c, start, bits)` in fewer instructions (the build reads every field of every
+    /// code), and without a branch: where the field ends within its first word, the next
+    /// word's bits land in those the last shift drops. The next word is shifted in two steps
+    /// so that a `shift` of 0 stays a valid shift; the `& 3`s only spare bounds checks.
+    #[inline(always)]
+    fn key(&self, c: &Code) -> u32 {
+        let next = (c[self.next_word & 3] >> 1) >> (63 - self.shift);
+        let x = (c[self.word & 3] << self.shift) | next;
+        (x >> (64 - self.bits)) as u32
+    }
+
+    /// The remainder is only for the compiler: the partition is below `PARTS_MAX` already.
+    #[inline(always)]
+    fn part(&self, key: u32) -> usize {
+        (key >> self.part_shift) as usize % PARTS_MAX
+    }
+
+    fn parts(&self) -> usize {
+        1 << (self.bits - self.part_shift)
+    }
+}
+
+impl Table {
+    fn zeroed(spec: &Spec, n: usize) -> Table {
+        Table {
+            start: spec.start,
+            bits: spec.bits,
+            hi_bits: spec.hi_bits,
+            offsets: vec![0; (1 << spec.hi_bits) + 1],
+            lo: vec![0; n + LO_PAD],
+            entry: vec![0; n],
+        }
+    }
+}
+
+/// A counting sort of the entries straight into the table.
+fn sort_table_directly(codes: &[Code], spec: &Spec) -> Table {
+    let lo_bits = spec.bits - spec.hi_bits;
+    let mut table = Table::zeroed(spec, codes.len());
+    let counts = &mut table.offsets;
     for c in codes {
-        counts[(field(c, start, bits) >> lo_bits) as usize + 1] += 1;
+        counts[(spec.key(c) >> lo_bits) as usize + 1] += 1;
     }
     for i in 1..counts.len() {
         counts[i] += counts[i - 1];
     }
-    let offsets = counts.clone();
-    let mut next = counts;
-    let mut lo = vec![0u8; codes.len() + LO_PAD];
-    let mut entry = vec![0u32; codes.len()];
-    for (e, c) in codes.iter().enumerate() {
-        let key = field(c, start, bits);
+    let mut next = counts.clone();
+    for (e, c) in (0..).zip(codes) {
+        let key = spec.key(c);
         let slot = &mut next[(key >> lo_bits) as usize];
-        lo[*slot as usize] = (key & ((1 << lo_bits) - 1)) as u8;
-        entry[*slot as usize] = e as u32;
+        table.lo[*slot as usize] = (key & ((1 << lo_bits) - 1)) as u8;
+        table.entry[*slot as usize] = e;
         *slot += 1;
     }
-    Table {
-        start,
-        bits,
-        hi_bits,
-        offsets,
-        lo,
-        entry,
+    table
+}
+
+/// Builds the tables by a stable counting sort of the entries by bucket, for lists too large
+/// for `sort_table_directly`, whose writes each miss the cache and the TLB at millions of
+/// entries. The build is bound by memory traffic and page faults, so every pass reads and
+/// writes memory in order, or within few enough places at once to stay in cache, and the
+/// only memory besides the tables is one scratch array:
+///
+/// 0. One read of the codes writes each table's fields, in entry order, into its `entry`
+///    array (which pass 1 then reads at 4 bytes an entry, not 32), and counts each table's
+///    entries by partition (the top `PART_BITS` bucket bits).
+/// 1. Per table, the fields are scattered by partition as (field, entry) pairs into the
+///    scratch, in increasing entry order within each partition.
+/// 2. Each partition, small enough for L2, is counting-sorted by the rest of the bucket bits
+///    into the table (overwriting the fields).
+///
+/// Passes 0 and 1 split the entries into one chunk per thread, each writing its own region of
+/// the scratch (chunk-major, partition-minor); pass 2 gives each thread a run of partitions
+/// with about equal numbers of entries.
+fn sort_tables(codes: &[Code], specs: &[Spec], threads: usize) -> Vec<Table> {
+    let n = codes.len();
+    let chunk_len = n.div_ceil(threads).max(1);
+    let mut tables: Vec<Table> = specs.iter().map(|s| Table::zeroed(s, n)).collect();
+    // keys[chunk][table]
+    let mut keys: Vec<Vec<&mut [u32]>> = codes.chunks(chunk_len).map(|_| Vec::new()).collect();
+    for table in &mut tables {
+        for (keys, part) in keys.iter_mut().zip(table.entry.chunks_mut(chunk_len)) {
+            keys.push(part);
+        }
     }
+    let jobs: Vec<_> = codes.chunks(chunk_len).zip(keys).collect();
+    // counts[chunk][table]
+    let counts: Vec<Counts> = in_parallel(jobs, |(chunk, keys)| read_fields(chunk, specs, keys));
+    let mut pairs: Vec<Pair> = vec![(0, 0); n];
+    for (t, (spec, table)) in specs.iter().zip(&mut tables).enumerate() {
+        // starts[chunk]: where the chunk's share of each partition begins in the scratch, and
+        // (last) where the chunk's region ends.
+        let starts: Vec<Vec<usize>> = counts
+            .iter()
+            .enumerate()
+            .map(|(c, counts)| prefix_sums(c * chunk_len, &counts[t][..spec.parts()]))
+            .collect();
+        let jobs: Vec<_> = table
+            .entry
+            .chunks(chunk_len)
+            .zip(pairs.chunks_mut(chunk_len))
+            .zip(&starts)
+            .collect();
+        in_parallel(jobs, |((keys, region), starts)| {
+            scatter_to_partitions(keys, region, starts, spec)
+        });
+        let starts: Vec<&[usize]> = starts.iter().map(|s| &s[..]).collect();
+        sort_partitions(&pairs, &starts, spec, table, threads);
+    }
+    tables
+}
+
+/// `first` plus the sums of `counts` before each, and (last) of all.
+fn prefix_sums(first: usize, counts: &[u32]) -> Vec<usize> {
+    let mut at = first;
+    let mut sums = Vec::with_capacity(counts.len() + 1);
+    sums.push(at);
+    for &k in counts {
+        at += k as usize;
+        sums.push(at);
+    }
+    sums
+}
+
+/// Splits the first `k` items off `s`.
+fn take_front<'a, T>(s: &mut &'a mut [T], k: usize) -> &'a mut [T] {
+    let (front, back) = std::mem::take(s).split_at_mut(k);
+    *s = back;
+    front
+}
+
+/// Pass 0 of `sort_tables` over one chunk of the codes: each table's fields into its `keys`,
+/// and the chunk's counts of each table's partitions.
+fn read_fields(chunk: &[Code], specs: &[Spec], mut keys: Vec<&mut [u32]>) -> Counts {
+    // Codes a block, read from memory by the first table and from L1 by the others; each
+    // table's inner loops then keep its layout in registers.
+    const BLOCK: usize = 512;
+    let mut counts = vec![[0; PARTS_MAX]; specs.len()];
+    for (b, block) in chunk.chunks(BLOCK).enumerate() {
+        for ((spec, keys), counts) in specs.iter().zip(&mut keys).zip(&mut counts) {
+            let keys = &mut keys[b * BLOCK..][..block.len()];
+            for (key, c) in keys.iter_mut().zip(block) {
+                *key = spec.key(c);
+            }
+            for &key in keys.iter() {
+                counts[spec.part(key)] += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Pass 1 of `sort_tables` over one chunk of the entries: their fields `keys` into the
+/// chunk's `region` of the scratch by partition, at `starts` (absolute, as is the region's
+/// first entry number `starts[0]`).
+fn scatter_to_partitions(keys: &[u32], region: &mut [Pair], starts: &[usize], spec: &Spec) {
+    let first = starts[0];
+    let mut filled = [0; PARTS_MAX];
+    for (filled, &at) in filled.iter_mut().zip(starts) {
+        *filled = at - first;
+    }
+    for (e, &key) in (first as u32..).zip(keys) {
+        let at = &mut filled[spec.part(key)];
+        region[*at] = (key, e);
+        *at += 1;
+    }
+}
+
+/// A run of whole partitions and the parts of the table they sort into.
+struct Group<'a> {
+    /// Partitions `parts.start..parts.end`.
+    parts: std::ops::Range<usize>,
+    /// Where each partition of the run starts in the table, and where the last one ends.
+    bounds: &'a [usize],
+    offsets: &'a mut [u32],
+    lo: &'a mut [u8],
+    entry: &'a mut [u32],
+}
+
+/// Pass 2 of `sort_tables` for one table: `pairs` is the scratch pass 1 left, `starts[chunk]`
+/// where each chunk's share of each partition begins in it.
+fn sort_partitions(
+    pairs: &[Pair],
+    starts: &[&[usize]],
+    spec: &Spec,
+    table: &mut Table,
+    threads: usize,
+) {
+    let n = pairs.len();
+    let parts = spec.parts();
+    let bounds: Vec<usize> = (0..=parts)
+        .map(|p| starts.iter().map(|s| s[p] - s[0]).sum())
+        .collect();
+    let buckets = table.offsets.len() - 1;
+    table.offsets[buckets] = n as u32;
+    // Runs with about equal numbers of entries, each a contiguous part of every output array.
+    let mut jobs = Vec::with_capacity(threads);
+    let mut offsets = &mut table.offsets[..buckets];
+    let mut lo = &mut table.lo[..n];
+    let mut entry = &mut table.entry[..];
+    let mut p = 0;
+    for g in 1..=threads {
+        let end = if g == threads {
+            parts
+        } else {
+            bounds.partition_point(|&s| s < n * g / threads).max(p)
+        };
+        let len = bounds[end] - bounds[p];
+        jobs.push(Group {
+            parts: p..end,
+            bounds: &bounds[p..=end],
+            offsets: take_front(&mut offsets, (end - p) * buckets / parts),
+            lo: take_front(&mut lo, len),
+            entry: take_front(&mut entry, len),
+        });
+        p = end;
+    }
+    in_parallel(jobs, |g| sort_group(g, pairs, starts, spec));
+}
+
+/// A counting sort of each partition of `g` by the bucket bits below the partition's, over
+/// the chunks' shares in order. Each partition is sorted into buffers that stay in cache and
+/// then copied out in order: scattered straight into the table, every slot would miss.
+fn sort_group(g: Group, pairs: &[Pair], starts: &[&[usize]], spec: &Spec) {
+    let lo_bits = spec.bits - spec.hi_bits;
+    let lo_mask = (1u32 << lo_bits) - 1;
+    let buckets_per_part = 1usize << (spec.part_shift - lo_bits);
+    let bucket_mask = buckets_per_part - 1;
+    let mut next = vec![0u32; buckets_per_part];
+    let (mut lo, mut entry) = (Vec::new(), Vec::new());
+    let offsets = g.offsets.chunks_mut(buckets_per_part);
+    let base = g.bounds[0];
+    for ((p, bounds), offsets) in g.parts.zip(g.bounds.windows(2)).zip(offsets) {
+        let shares = || starts.iter().map(move |s| &pairs[s[p]..s[p + 1]]);
+        next.fill(0);
+        for share in shares() {
+            for &(key, _) in share {
+                next[(key >> lo_bits) as usize & bucket_mask] += 1;
+            }
+        }
+        let mut at = 0;
+        for (offset, next) in offsets.iter_mut().zip(&mut next) {
+            *offset = (bounds[0] + at as usize) as u32;
+            let count = *next;
+            *next = at;
+            at += count;
+        }
+        let len = bounds[1] - bounds[0];
+        lo.resize(len, 0);
+        entry.resize(len, 0);
+        for share in shares() {
+            for &(key, e) in share {
+                let slot = &mut next[(key >> lo_bits) as usize & bucket_mask];
+                lo[*slot as usize] = (key & lo_mask) as u8;
+                entry[*slot as usize] = e;
+                *slot += 1;
+            }
+        }
+        let (a, b) = (bounds[0] - base, bounds[1] - base);
+        g.lo[a..b].copy_from_slice(&lo);
+        g.entry[a..b].copy_from_slice(&entry);
+    }
+}
+
+/// Runs `f` on every job at once, the first on this thread and each other on its own.
+fn in_parallel<J: Send, R: Send>(jobs: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
+    let mut jobs = jobs.into_iter();
+    let Some(first) = jobs.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|s| {
+        let f = &f;
+        let others: Vec<_> = jobs.map(|job| s.spawn(move || f(job))).collect();
+        let mut out = vec![f(first)];
+        out.extend(
+            others
+                .into_iter()
+                .map(|h| h.join().expect("table builder panicked")),
+        );
+        out
+    })
 }
 
 /// Number of `bits`-bit values within `radius` of a given one.
@@ -376,6 +675,115 @@ mod tests {
                 hi_bits: 18
             }
         );
+    }
+
+    /// The build before `sort_tables`, which every build must match exactly.
+    fn build_table_reference(codes: &[Code], start: u32, bits: u32, hi_bits: u32) -> Table {
+        let lo_bits = bits - hi_bits;
+        let mut counts = vec![0u32; (1usize << hi_bits) + 1];
+        for c in codes {
+            counts[(field(c, start, bits) >> lo_bits) as usize + 1] += 1;
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let offsets = counts.clone();
+        let mut next = counts;
+        let mut lo = vec![0u8; codes.len() + LO_PAD];
+        let mut entry = vec![0u32; codes.len()];
+        for (e, c) in codes.iter().enumerate() {
+            let key = field(c, start, bits);
+            let slot = &mut next[(key >> lo_bits) as usize];
+            lo[*slot as usize] = (key & ((1 << lo_bits) - 1)) as u8;
+            entry[*slot as usize] = e as u32;
+            *slot += 1;
+        }
+        Table {
+            start,
+            bits,
+            hi_bits,
+            offsets,
+            lo,
+            entry,
+        }
+    }
+
+    fn assert_same_tables(got: &[Table], want: &[Table], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (t, (got, want)) in got.iter().zip(want).enumerate() {
+            assert_eq!(
+                (got.start, got.bits, got.hi_bits),
+                (want.start, want.bits, want.hi_bits),
+                "{what} table {t}"
+            );
+            assert_eq!(got.offsets, want.offsets, "{what} table {t}");
+            assert_eq!(got.lo, want.lo, "{what} table {t}");
+            assert_eq!(got.entry, want.entry, "{what} table {t}");
+        }
+    }
+
+    #[test]
+    fn builds_match_a_plain_counting_sort() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let random: Vec<Code> = (0..100_000)
+            .map(|_| [next(), next(), next(), next()])
+            .collect();
+        // Few distinct codes: most partitions and buckets empty, a few huge.
+        let repeats: Vec<Code> = (0..30_000).map(|i| random[i % 7 * (i % 3)]).collect();
+        let layouts = [
+            // Fields of 8 bits, 4 of them the bucket.
+            Layout {
+                fields: 32,
+                hi_bits: 4,
+            },
+            // Fields of 11 and 12 bits, with 4-bit buckets.
+            Layout {
+                fields: 22,
+                hi_bits: 4,
+            },
+            // 16 bits, all 8 partition bits and none below them.
+            Layout {
+                fields: 16,
+                hi_bits: 8,
+            },
+            Layout {
+                fields: 13,
+                hi_bits: 12,
+            },
+            // The layout at 10 million: 25 and 26 bits, 18-bit buckets.
+            Layout {
+                fields: 10,
+                hi_bits: 18,
+            },
+        ];
+        for codes in [
+            &random[..0],
+            &random[..1],
+            &random[..2],
+            &random[..1000],
+            &random[..],
+            &repeats[..],
+        ] {
+            for layout in layouts.into_iter().chain([Layout::for_len(codes.len())]) {
+                let specs = layout.specs();
+                let want: Vec<Table> = specs
+                    .iter()
+                    .map(|s| build_table_reference(codes, s.start, s.bits, s.hi_bits))
+                    .collect();
+                let what = format!("{} codes, {layout:?}", codes.len());
+                assert_same_tables(&Mih::build(codes, layout).tables, &want, &what);
+                for threads in [1, 2, 3] {
+                    let got = sort_tables(codes, &specs, threads);
+                    assert_same_tables(&got, &want, &format!("{what}, {threads} threads"));
+                }
+            }
+        }
     }
 
     #[test]
