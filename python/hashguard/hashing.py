@@ -199,8 +199,8 @@ def hash_image(
 
     ``min_side=None`` (the default) decodes in full, for hashes bit-identical to the reference.
     ``min_side=S`` decodes JPEG files at the smallest DCT scale that keeps the short side at or
-    above ``S`` pixels: faster, a few bits off (``hashguard.image.DEFAULT_MIN_SIDE``,
-    docs/decoding.md).
+    above ``S`` pixels: faster, but the hash drifts from the full decode's by a number of bits
+    that grows as the scale shrinks (``hashguard.image.DEFAULT_MIN_SIDE``, docs/decoding.md).
     """
     pixels = load(src, apply_exif=apply_exif, max_pixels=max_pixels, min_side=min_side)
     return hash_pixels(pixels, dihedral=dihedral)
