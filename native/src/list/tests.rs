@@ -409,7 +409,7 @@ mod loaded {
         out
     }
 
-    fn open_bundle(p: &Publisher, kind: Kind, version: u64, c: &Contents) -> Opened {
+    pub(super) fn open_bundle(p: &Publisher, kind: Kind, version: u64, c: &Contents) -> Opened {
         let bytes = Seal {
             kind,
             list_id: "test-list",
@@ -669,6 +669,7 @@ mod columns {
     //! The columnar loaded list against a plain model (a map of live entries and a brute-force
     //! matcher), through deltas that add, replace and remove entries of every fingerprint
     //! kind, with per-entry thresholds, across several merges.
+    use super::loaded::open_bundle;
     use super::*;
     use crate::list::loaded::{Fingerprints, LoadedList, MatchKind};
     use crate::pdq::Hash256;
@@ -759,23 +760,6 @@ mod columns {
         counts.into_iter().collect()
     }
 
-    fn open_version(p: &Publisher, kind: Kind, version: u64, c: &Contents) -> Opened {
-        let bytes = Seal {
-            kind,
-            list_id: "test-list",
-            version,
-            created: NOW,
-            expires: NOW + DAY,
-            default_threshold: 31,
-            min_quality: 50,
-        }
-        .seal(c, &p.signer, &p.cert, &app(p))
-        .unwrap();
-        let mut ch = checks();
-        ch.installed_version = None;
-        open(&bytes, &trust(p), &ch).unwrap()
-    }
-
     #[test]
     fn loaded_list_agrees_with_a_model_through_deltas_and_merges() {
         let p = publisher();
@@ -801,7 +785,7 @@ mod columns {
             allow_removed: Vec::new(),
             tombstones: tombstoned.clone(),
         };
-        let mut list = LoadedList::from_full(open_version(&p, Kind::Full, 1, &full)).unwrap();
+        let mut list = LoadedList::from_full(open_bundle(&p, Kind::Full, 1, &full)).unwrap();
         live.extend(base.into_iter().map(|e| (e.id, e)));
         for id in &tombstoned {
             live.remove(id);
@@ -840,7 +824,7 @@ mod columns {
             let kind = Kind::Delta {
                 base_version: v - 1,
             };
-            list = list.apply_delta(open_version(&p, kind, v, &delta)).unwrap();
+            list = list.apply_delta(open_bundle(&p, kind, v, &delta)).unwrap();
             for id in &gone {
                 live.remove(id);
             }
@@ -946,7 +930,7 @@ mod columns {
             allow_removed: Vec::new(),
             tombstones: Vec::new(),
         };
-        let list = LoadedList::from_full(open_version(&p, Kind::Full, 1, &c)).unwrap();
+        let list = LoadedList::from_full(open_bundle(&p, Kind::Full, 1, &c)).unwrap();
         assert_eq!(list.info().entry_count, 60_000);
         let f = Fingerprints {
             pdq: vec![Hash256(near(&mut r, last, 5))],
