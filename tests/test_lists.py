@@ -18,19 +18,6 @@ from .test_hashing import EXAMPLES
 NOW = int(time.time())
 
 
-@pytest.fixture(scope="module")
-def publisher() -> dict[str, object]:
-    root = lists.generate_ed25519_key()
-    signing = lists.generate_ed25519_key()
-    cert = lists.issue_certificate(root.secret, signing.public, NOW - 60, NOW + 86_400)
-    return {
-        "root": root,
-        "signer": lists.CertifiedSigner(signing.secret, cert),
-        "app": lists.generate_app_key(),
-        "device": lists.generate_device_key(),
-    }
-
-
 def entries() -> list[lists.ListEntry]:
     chelsea = EXAMPLES / "chelsea.jpg"
     coffee = hashguard.hash_image(EXAMPLES / "coffee.jpg")

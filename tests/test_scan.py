@@ -29,18 +29,6 @@ NOW = int(time.time())
 DOCUMENT = b"%PDF-1.4\n% a listed document\n"
 
 
-@pytest.fixture(scope="module")
-def keys() -> dict[str, object]:
-    root = lists.generate_ed25519_key()
-    signing = lists.generate_ed25519_key()
-    cert = lists.issue_certificate(root.secret, signing.public, NOW - 60, NOW + 86_400)
-    return {
-        "root": root,
-        "signer": lists.CertifiedSigner(signing.secret, cert),
-        "app": lists.generate_app_key(),
-    }
-
-
 def listed_entries() -> list[lists.ListEntry]:
     flat = Image.new("RGB", (64, 64), "gray")
     buf = io.BytesIO()
@@ -53,13 +41,13 @@ def listed_entries() -> list[lists.ListEntry]:
     ]
 
 
-def bundle(keys: dict[str, object], path: Path, version: int = 1, **kw: object) -> Path:
+def bundle(publisher: dict[str, object], path: Path, version: int = 1, **kw: object) -> Path:
     args: dict[str, object] = {
         "list_id": "scan-test",
         "version": version,
         "entries": listed_entries(),
-        "signer": keys["signer"],
-        "app_keys": [keys["app"]],
+        "signer": publisher["signer"],
+        "app_keys": [publisher["app"]],
         "expires": NOW + 3600,
     }
     args.update(kw)
@@ -68,9 +56,9 @@ def bundle(keys: dict[str, object], path: Path, version: int = 1, **kw: object) 
 
 
 @pytest.fixture(scope="module")
-def hash_list(keys: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> HashList:
-    path = bundle(keys, tmp_path_factory.mktemp("list") / "v1.hgl")
-    return HashList.open(path, verify_key=keys["root"].public, content_key=keys["app"])  # type: ignore[attr-defined]
+def hash_list(publisher: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> HashList:
+    path = bundle(publisher, tmp_path_factory.mktemp("list") / "v1.hgl")
+    return HashList.open(path, verify_key=publisher["root"].public, content_key=publisher["app"])  # type: ignore[attr-defined]
 
 
 def rgb(name: str) -> Image.Image:
@@ -247,23 +235,23 @@ def test_scan_many_orders_bounds_and_cancels(hash_list: HashList) -> None:
 
 
 def test_scans_follow_the_lists_an_updater_keeps_current(
-    keys: dict[str, object], tmp_path: Path
+    publisher: dict[str, object], tmp_path: Path
 ) -> None:
     published = tmp_path / "published.hgl"
     source = hashguard.ListSource(
         "scan-test",
         str(published),
-        verify_key=keys["root"].public,  # type: ignore[attr-defined]
-        content_key=keys["app"],  # type: ignore[arg-type]
+        verify_key=publisher["root"].public,  # type: ignore[attr-defined]
+        content_key=publisher["app"],  # type: ignore[arg-type]
     )
     updater = hashguard.ListUpdater(source, tmp_path / "state")
     scanner = Scanner(updater)
     with pytest.raises(hashguard.NoList):
         scanner.scan(EXAMPLES / "chelsea.jpg")
-    bundle(keys, published, version=1)
+    bundle(publisher, published, version=1)
     updater.update_now()
     assert [m.list_version for m in scanner.scan(EXAMPLES / "chelsea.jpg").matches] == [1]
-    bundle(keys, published, version=2)
+    bundle(publisher, published, version=2)
     updater.update_now()
     assert [m.list_version for m in scanner.scan(EXAMPLES / "chelsea.jpg").matches] == [2]
 
@@ -306,14 +294,14 @@ def test_results_hold_hashes_never_pixels(hash_list: HashList) -> None:
 
 
 def test_cli_scan_outputs_and_exit_codes(
-    keys: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    publisher: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from hashguard import cli, publish
 
-    listed = bundle(keys, tmp_path / "list.hgl")
+    listed = bundle(publisher, tmp_path / "list.hgl")
     root, app = tmp_path / "root.pub", tmp_path / "app.key"
-    publish.write_key(root, keys["root"].public, secret=False)  # type: ignore[attr-defined]
-    publish.write_key(app, keys["app"], secret=True)  # type: ignore[arg-type]
+    publish.write_key(root, publisher["root"].public, secret=False)  # type: ignore[attr-defined]
+    publish.write_key(app, publisher["app"], secret=True)  # type: ignore[arg-type]
     base = ["--list", str(listed), "--root-key", str(root), "--app-key", str(app)]
     clean, match = tmp_path / "clean", tmp_path / "match"
     clean.mkdir()
