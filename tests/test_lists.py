@@ -85,6 +85,15 @@ def test_device_key_opens_the_sealed_slot(publisher: dict[str, object], tmp_path
     assert hl.entry_count == 3
 
 
+def test_unreadable_paths_raise_os_errors(publisher: dict[str, object], tmp_path: Path) -> None:
+    seal(publisher, tmp_path)
+    with pytest.raises(FileNotFoundError):
+        load(publisher, tmp_path / "missing.hgl")
+    # A folder exists but is no file: the native reader's error, as an OSError naming it.
+    with pytest.raises(OSError, match=str(tmp_path)):
+        load(publisher, tmp_path)
+
+
 def test_each_refusal_has_its_own_exception(publisher: dict[str, object], tmp_path: Path) -> None:
     path = seal(publisher, tmp_path)
     data = bytearray(path.read_bytes())

@@ -43,6 +43,8 @@ enum hg_status
   // A caller-owned output buffer is too small; the size needed was written to the call's
   // count output, and the call can be repeated with a larger buffer.
   HG_OUTPUT_TOO_SMALL = 5,
+  // A file could not be read; the message says which and why.
+  HG_IO_ERROR = 6,
   // A list bundle is truncated, not a bundle, of an unknown format version, or malformed.
   HG_LIST_MALFORMED = 10,
   // A list bundle (or a count in it) is over the configured size caps.
@@ -422,6 +424,19 @@ hg_status hg_list_open(const uint8_t *bundle,
                        size_t len,
                        const struct hg_list_config *config,
                        struct hg_list **out_list);
+
+// As `hg_list_open`, for a bundle file (`path`: a NUL-terminated path, UTF-8 where the
+// platform's paths are not bytes). The file is read and hashed on every core at once and
+// decrypted where it was read, so a large list loads faster and with half the memory of
+// reading it first. `HG_IO_ERROR` when it cannot be read (or changes while read).
+//
+// Thread-safety: may be called from any number of threads at once.
+//
+// # Safety
+// Pointers must be valid as documented; `out_list` writable.
+hg_status hg_list_open_file(const char *path,
+                            const struct hg_list_config *config,
+                            struct hg_list **out_list);
 
 // Verifies and decrypts a delta bundle under `config` (whose installed version should be
 // `list`'s) and applies it to `list`, storing the next version as a new handle in

@@ -6,3 +6,4 @@ pub mod index;
 pub mod list;
 mod parallel;
 pub mod pdq;
+mod prefault;

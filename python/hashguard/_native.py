@@ -28,6 +28,7 @@ __all__ = ["check", "ffi", "kernel", "lib", "version"]
 OK = 0
 PARSE_ERROR = 4
 OUTPUT_TOO_SMALL = 5
+IO_ERROR = 6
 
 # hg_status values of list refusals (native/include/hashguard.h).
 _LIST_ERRORS = {
@@ -58,6 +59,8 @@ def check(status: Any) -> None:
     message = last_error()
     if code == PARSE_ERROR:
         raise HashFormatError(message)
+    if code == IO_ERROR:
+        raise OSError(message)
     if code in _LIST_ERRORS:
         raise _LIST_ERRORS[code](message)
     raise NativeError(code, message)

@@ -114,8 +114,10 @@ class HashList:
         while keys rotate: any that has a slot in the bundle opens it).
         ``list_id`` and ``installed_version`` refuse other lists and rollbacks; ``allow_stale``
         keeps an expired list (then :attr:`is_stale`). Each refusal raises its own
-        :class:`hashguard.ListError` subclass."""
-        data = _read_bundle(path, max_bundle_bytes)
+        :class:`hashguard.ListError` subclass; a file that cannot be read raises
+        :class:`OSError`."""
+        path = os.fspath(path)
+        os.stat(path)  # the usual OSError subclasses (FileNotFoundError, ...) for bad paths
         config = _config(
             verify_key,
             content_key,
@@ -127,7 +129,8 @@ class HashList:
             max_bundle_bytes,
         )
         out = ffi.new("hg_list **")
-        _native.check(lib.hg_list_open(data, len(data), config.struct, out))
+        # Natively: the file is read and hashed on every core and decrypted where it was read.
+        _native.check(lib.hg_list_open_file(os.fsencode(path), config.struct, out))
         return cls(ffi.gc(out[0], lib.hg_list_free))
 
     def apply_delta(

@@ -162,10 +162,13 @@ fn check_chunks_and_seal() {
         "the spec's content key and nonce"
     );
     list::open(&bundle, &fx.trust, &fx.checks).expect("a three-chunk bundle opens");
+    // The first two chunks' ciphertexts swapped, and their tags.
     let mut swapped = payload.clone();
-    let n = CHUNK + TAG_LEN;
-    swapped[..n].copy_from_slice(&payload[n..2 * n]);
-    swapped[n..2 * n].copy_from_slice(&payload[..n]);
+    let tags = plaintext.len();
+    swapped[..CHUNK].copy_from_slice(&payload[CHUNK..2 * CHUNK]);
+    swapped[CHUNK..2 * CHUNK].copy_from_slice(&payload[..CHUNK]);
+    swapped[tags..tags + TAG_LEN].copy_from_slice(&payload[tags + TAG_LEN..tags + 2 * TAG_LEN]);
+    swapped[tags + TAG_LEN..tags + 2 * TAG_LEN].copy_from_slice(&payload[tags..tags + TAG_LEN]);
     assert_eq!(
         list::open(
             &sign_bundle(&body(&header, &swapped)),

@@ -37,10 +37,10 @@ pub const DEVICE_SECRET: [u8; 32] = [11; 32];
 pub const MAX_LABEL_BYTES: usize = 64;
 
 // Format constants, from docs/list-format.md.
-pub const MAGIC: &[u8; 8] = b"HGLIST\0\x02";
+pub const MAGIC: &[u8; 8] = b"HGLIST\0\x03";
 pub const CERT_LEN: usize = 120;
-pub const FORMAT_VERSION: u16 = 2;
-const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v2\0";
+pub const FORMAT_VERSION: u16 = 3;
+const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v3\0";
 /// Plaintext bytes per encrypted payload chunk (the last may be shorter).
 pub const CHUNK: usize = 1 << 20;
 /// Body bytes per block of the signed digest (the last may be shorter).
@@ -257,7 +257,8 @@ pub fn chunk_nonce(nonce: &[u8; 24], i: u64) -> [u8; 24] {
 }
 
 /// Encrypts `plaintext` under `content_key` with the encoded header as associated data: 1 MiB
-/// chunks (an empty plaintext is one empty chunk), each its ciphertext and then its tag.
+/// chunks (an empty plaintext is one empty chunk): every chunk's ciphertext, then every
+/// chunk's tag.
 pub fn encrypt_payload(
     content_key: &[u8; 32],
     nonce: &[u8; 24],
@@ -271,6 +272,7 @@ pub fn encrypt_payload(
     } else {
         plaintext.chunks(CHUNK).collect()
     };
+    let mut tags = Vec::new();
     for (i, chunk) in chunks.into_iter().enumerate() {
         let at = out.len();
         out.extend_from_slice(chunk);
@@ -281,8 +283,9 @@ pub fn encrypt_payload(
                 &mut out[at..],
             )
             .expect("encryption");
-        out.extend_from_slice(&tag);
+        tags.extend_from_slice(&tag);
     }
+    out.extend_from_slice(&tags);
     debug_assert_eq!(out.len(), payload_len(plaintext.len()));
     out
 }

@@ -139,6 +139,7 @@ pub(crate) fn list_status(e: &ListError) -> HgStatus {
         NoKeySlot | DecryptionFailed => HgStatus::HgListNoKey,
         WrongBase { .. } => HgStatus::HgListWrongBase,
         InvalidInput(_) => HgStatus::HgInvalidArgument,
+        Io(_) => HgStatus::HgIoError,
     }
 }
 
@@ -243,6 +244,48 @@ pub unsafe extern "C" fn hg_list_open(
         out[0] = Box::into_raw(Box::new(HgList(loaded)));
         Ok(())
     })
+}
+
+/// As `hg_list_open`, for a bundle file (`path`: a NUL-terminated path, UTF-8 where the
+/// platform's paths are not bytes). The file is read and hashed on every core at once and
+/// decrypted where it was read, so a large list loads faster and with half the memory of
+/// reading it first. `HG_IO_ERROR` when it cannot be read (or changes while read).
+///
+/// Thread-safety: may be called from any number of threads at once.
+///
+/// # Safety
+/// Pointers must be valid as documented; `out_list` writable.
+#[no_mangle]
+pub unsafe extern "C" fn hg_list_open_file(
+    path: *const c_char,
+    config: *const HgListConfig,
+    out_list: *mut *mut HgList,
+) -> HgStatus {
+    guard(|| {
+        let out = out_slice(out_list, 1, "out_list")?;
+        if path.is_null() {
+            return Err(null_arg("path"));
+        }
+        let path = path_of(CStr::from_ptr(path))?;
+        let (trust, checks) = self::config(config)?;
+        let opened = list::open_file(&path, &trust, &checks).map_err(list_fail)?;
+        let loaded = LoadedList::from_full(opened).map_err(list_fail)?;
+        out[0] = Box::into_raw(Box::new(HgList(loaded)));
+        Ok(())
+    })
+}
+
+#[cfg(unix)]
+fn path_of(p: &CStr) -> Result<std::path::PathBuf, Failure> {
+    use std::os::unix::ffi::OsStrExt;
+    Ok(std::ffi::OsStr::from_bytes(p.to_bytes()).into())
+}
+
+#[cfg(not(unix))]
+fn path_of(p: &CStr) -> Result<std::path::PathBuf, Failure> {
+    p.to_str()
+        .map(Into::into)
+        .map_err(|_| fail(HgStatus::HgInvalidArgument, "path is not UTF-8".into()))
 }
 
 /// Verifies and decrypts a delta bundle under `config` (whose installed version should be

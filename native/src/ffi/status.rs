@@ -20,6 +20,8 @@ pub enum HgStatus {
     /// A caller-owned output buffer is too small; the size needed was written to the call's
     /// count output, and the call can be repeated with a larger buffer.
     HgOutputTooSmall = 5,
+    /// A file could not be read; the message says which and why.
+    HgIoError = 6,
     /// A list bundle is truncated, not a bundle, of an unknown format version, or malformed.
     HgListMalformed = 10,
     /// A list bundle (or a count in it) is over the configured size caps.

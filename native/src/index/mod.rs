@@ -67,8 +67,17 @@ pub struct Match {
 #[derive(Clone, Debug)]
 pub struct PdqIndex {
     codes: Vec<Code>,
-    ids: Vec<u64>,
+    ids: Ids,
     mih: Option<Mih>,
+}
+
+/// What a query reports for the entry at a position.
+#[derive(Clone, Debug)]
+enum Ids {
+    /// The position itself: callers that keep their own columns (a loaded list) save 8 bytes
+    /// an entry.
+    Positions,
+    Given(Vec<u64>),
 }
 
 impl PdqIndex {
@@ -88,8 +97,26 @@ impl PdqIndex {
     /// every layout through every radius).
     pub fn with_layout(codes: Vec<Code>, ids: Vec<u64>, mode: Mode, layout: Layout) -> PdqIndex {
         assert_eq!(codes.len(), ids.len(), "one id per code");
+        Self::build_over(codes, Ids::Given(ids), mode, layout)
+    }
+
+    /// An index whose queries report each entry's position in `codes` as its id.
+    pub fn of_positions(codes: Vec<Code>, mode: Mode) -> PdqIndex {
+        let layout = Layout::for_len(codes.len());
+        Self::build_over(codes, Ids::Positions, mode, layout)
+    }
+
+    fn build_over(codes: Vec<Code>, ids: Ids, mode: Mode, layout: Layout) -> PdqIndex {
         let mih = (mode == Mode::MultiIndex).then(|| Mih::build(&codes, layout));
         PdqIndex { codes, ids, mih }
+    }
+
+    #[inline(always)]
+    fn id(&self, e: u32) -> u64 {
+        match &self.ids {
+            Ids::Positions => u64::from(e),
+            Ids::Given(ids) => ids[e as usize],
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -98,14 +125,16 @@ impl PdqIndex {
 
     /// The codes and their ids, in the order they were given.
     pub fn entries(&self) -> impl Iterator<Item = (&Code, u64)> + '_ {
-        self.codes.iter().zip(self.ids.iter().copied())
+        (0..).zip(&self.codes).map(|(e, c)| (c, self.id(e)))
     }
 
     /// Overwrites the codes and ids with zeros (for lists, whose hashes are confidential).
     pub fn zeroize(&mut self) {
         use zeroize::Zeroize;
         self.codes.zeroize();
-        self.ids.zeroize();
+        if let Ids::Given(ids) = &mut self.ids {
+            ids.zeroize();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -123,7 +152,10 @@ impl PdqIndex {
     /// Heap memory held by the index.
     pub fn memory_bytes(&self) -> usize {
         self.codes.len() * std::mem::size_of::<Code>()
-            + self.ids.len() * 8
+            + match &self.ids {
+                Ids::Positions => 0,
+                Ids::Given(ids) => ids.len() * 8,
+            }
             + self.mih.as_ref().map_or(0, Mih::memory_bytes)
     }
 
@@ -150,7 +182,7 @@ impl PdqIndex {
         let q = code_of(q);
         let mut emit = |e: u32, d: u32| {
             out.push(Match {
-                id: self.ids[e as usize],
+                id: self.id(e),
                 distance: d,
                 transform: 0,
             })
@@ -189,7 +221,7 @@ impl PdqIndex {
         found.sort_unstable();
         found.dedup_by_key(|f| f.0);
         out.extend(found.into_iter().map(|(e, d, t)| Match {
-            id: self.ids[e as usize],
+            id: self.id(e),
             distance: d,
             transform: t,
         }));
@@ -233,7 +265,7 @@ impl PdqIndex {
         kernels::scan8(&self.codes, &block, max_distance, &mut |i, e, d| {
             if let Some(out) = out.get_mut(i) {
                 out.push(Match {
-                    id: self.ids[e as usize],
+                    id: self.id(e),
                     distance: d,
                     transform: 0,
                 });

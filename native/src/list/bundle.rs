@@ -2,15 +2,17 @@
 //! `docs/list-format.md`; in short (little-endian):
 //!
 //! ```text
-//! magic "HGLIST\0\x02" | certificate (120) | header_len u32 | header | payload_len u64 |
-//! payload (the contents in 1 MiB chunks, each XChaCha20-Poly1305) | signature (64)
+//! magic "HGLIST\0\x03" | certificate (120) | header_len u32 | header | payload_len u64 |
+//! payload (the contents in 1 MiB chunks, each XChaCha20-Poly1305, then the chunks' tags) |
+//! signature (64)
 //! ```
 //!
 //! The signature (Ed25519, by the certified signing key) covers every byte before it, so a
 //! loader checks the certificate against its trusted roots and then the signature before it
 //! reads the header, unwraps a key or decrypts anything. The signed digest is a SHA-256 over
 //! the SHA-256 of each 1 MiB block, and the payload is encrypted in chunks, so that verifying
-//! and decrypting a large list use every core.
+//! and decrypting a large list use every core. The tags follow all the ciphertext so that the
+//! payload decrypts in place into one contiguous plaintext.
 
 use super::contents::{decode_into, EntrySink};
 use super::contents::{Contents, Reader, MIN_ENTRY_BYTES};
@@ -25,11 +27,14 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::Signature;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
+use std::ops::Range;
+use std::path::Path;
 use zeroize::Zeroizing;
 
-pub(crate) const MAGIC: &[u8; 8] = b"HGLIST\0\x02";
-pub(crate) const FORMAT_VERSION: u16 = 2;
-const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v2\0";
+pub(crate) const MAGIC: &[u8; 8] = b"HGLIST\0\x03";
+pub(crate) const FORMAT_VERSION: u16 = 3;
+const SIGNATURE_DOMAIN: &[u8] = b"hashguard list bundle v3\0";
+const SIGNATURE_LEN: usize = 64;
 /// Bytes per block of the signed digest.
 const DIGEST_BLOCK: usize = 1 << 20;
 /// Plaintext bytes per encrypted chunk (the last may be shorter).
@@ -124,14 +129,20 @@ pub struct Checks {
 pub struct Opened {
     pub header: Header,
     pub stale: bool,
-    plaintext: Zeroizing<Vec<u8>>,
+    /// The bundle with its payload decrypted in place; `plaintext` is where the contents are.
+    buf: Zeroizing<Vec<u8>>,
+    plaintext: Range<usize>,
 }
 
 impl Opened {
+    fn plaintext(&self) -> &[u8] {
+        &self.buf[self.plaintext.clone()]
+    }
+
     /// The contents as values (publisher tools; a loaded list reads them as columns).
     pub fn contents(&self) -> Result<Contents, ListError> {
         let c = Contents::decode(
-            &self.plaintext,
+            self.plaintext(),
             self.counts()[0],
             self.counts()[1],
             self.counts()[2],
@@ -142,7 +153,7 @@ impl Opened {
 
     /// Decodes the contents, handing the entries to `sink`; returns the rest.
     pub(crate) fn decode_into(&self, sink: &mut impl EntrySink) -> Result<Contents, ListError> {
-        let tail = decode_into(&self.plaintext, self.counts(), sink)?;
+        let tail = decode_into(self.plaintext(), self.counts(), sink)?;
         self.check_tail(&tail)?;
         Ok(tail)
     }
@@ -232,26 +243,31 @@ impl Seal<'_> {
         out.extend_from_slice(&header_bytes);
         out.extend_from_slice(&payload_len.to_le_bytes());
         encrypt_payload(&cipher, &header.nonce, &header_bytes, &plaintext, &mut out)?;
-        let signature = signer.sign(&signed_message(&out));
+        let signature = signer.sign(&signed_message(out.len(), &block_digests(&out)));
         out.extend_from_slice(&signature);
         Ok(out)
     }
 }
 
-/// What the signing key signs: the domain and a digest of `body` (every byte before the
-/// signature). The digest is SHA-256 over the body's length and the SHA-256 of each
-/// `DIGEST_BLOCK` bytes, so the blocks are hashed in parallel; block boundaries depend only on
-/// the length, so nothing is parsed before the signature is checked.
-pub(super) fn signed_message(body: &[u8]) -> Vec<u8> {
-    let blocks = in_parallel(runs(body.len().div_ceil(DIGEST_BLOCK)), |run| {
+/// The SHA-256 of each `DIGEST_BLOCK` bytes of `body` (every byte before the signature),
+/// hashed in parallel. Block boundaries depend only on the length, so nothing is parsed
+/// before the signature is checked.
+pub(super) fn block_digests(body: &[u8]) -> Vec<[u8; 32]> {
+    in_parallel(runs(body.len().div_ceil(DIGEST_BLOCK)), |run| {
         body[run.start * DIGEST_BLOCK..(run.end * DIGEST_BLOCK).min(body.len())]
             .chunks(DIGEST_BLOCK)
-            .map(Sha256::digest)
+            .map(|b| Sha256::digest(b).into())
             .collect::<Vec<_>>()
-    });
+    })
+    .concat()
+}
+
+/// What the signing key signs: the domain and a SHA-256 over the body's length and its
+/// `blocks` (from `block_digests`).
+pub(super) fn signed_message(body_len: usize, blocks: &[[u8; 32]]) -> Vec<u8> {
     let mut digest = Sha256::new();
-    digest.update((body.len() as u64).to_le_bytes());
-    for block in blocks.iter().flatten() {
+    digest.update((body_len as u64).to_le_bytes());
+    for block in blocks {
         digest.update(block);
     }
     [SIGNATURE_DOMAIN, digest.finalize().as_slice()].concat()
@@ -279,7 +295,7 @@ fn chunk_nonce(base: &[u8; 24], i: usize) -> XNonce {
     n.into()
 }
 
-/// Appends the encrypted chunks of `plaintext` to `out`.
+/// Appends the payload for `plaintext` to `out`: the encrypted chunks, then their tags.
 fn encrypt_payload(
     cipher: &XChaCha20Poly1305,
     nonce: &[u8; 24],
@@ -287,45 +303,56 @@ fn encrypt_payload(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), ListError> {
-    let len = plaintext.len();
-    for i in 0..chunk_count(len as u64) as usize {
-        let at = out.len();
-        out.extend_from_slice(&plaintext[(i * CHUNK).min(len)..((i + 1) * CHUNK).min(len)]);
+    let at = out.len();
+    out.extend_from_slice(plaintext);
+    let mut tags = Vec::new();
+    let ciphertext = &mut out[at..];
+    for i in 0..chunk_count(plaintext.len() as u64) as usize {
+        let chunk =
+            &mut ciphertext[(i * CHUNK).min(plaintext.len())..][..chunk_len(plaintext.len(), i)];
         let tag = cipher
-            .encrypt_in_place_detached(&chunk_nonce(nonce, i), aad, &mut out[at..])
+            .encrypt_in_place_detached(&chunk_nonce(nonce, i), aad, chunk)
             .map_err(|_| ListError::InvalidInput("encryption failed".into()))?;
-        out.extend_from_slice(&tag);
+        tags.extend_from_slice(&tag);
     }
+    out.extend_from_slice(&tags);
     Ok(())
 }
 
-/// Decrypts the chunks of `payload` into `plaintext` (sized from the header), each worker
-/// thread a run of whole chunks and the matching piece of the output.
+/// Bytes in chunk `i` of a `len`-byte plaintext.
+fn chunk_len(len: usize, i: usize) -> usize {
+    len.saturating_sub(i * CHUNK).min(CHUNK)
+}
+
+/// Decrypts a payload in place: its first `len` bytes (the header's plaintext length) become
+/// the plaintext. Each worker thread takes a run of whole chunks.
 fn decrypt_payload(
     cipher: &XChaCha20Poly1305,
     nonce: &[u8; 24],
     aad: &[u8],
-    payload: &[u8],
-    plaintext: &mut [u8],
+    payload: &mut [u8],
+    len: usize,
 ) -> Result<(), ListError> {
+    let chunks = chunk_count(len as u64) as usize;
+    assert_eq!(Some(payload.len() as u64), payload_len(len as u64));
+    let (mut rest, tags) = payload.split_at_mut(len);
     let mut pieces = Vec::new();
-    let mut rest = plaintext;
-    for run in runs(chunk_count(rest.len() as u64) as usize) {
-        let len = (run.len() * CHUNK).min(rest.len());
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len);
+    for run in runs(chunks) {
+        let bytes = (run.len() * CHUNK).min(rest.len());
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(bytes);
         pieces.push((run, mine));
         rest = tail;
     }
-    let decrypt = |(run, out): (std::ops::Range<usize>, &mut [u8])| {
-        for i in run.clone() {
-            let at = (i - run.start) * CHUNK;
-            let len = out.len();
-            let out = &mut out[at.min(len)..(at + CHUNK).min(len)];
-            let start = i * (CHUNK + TAG_LEN);
-            let (ct, tag) = payload[start..start + out.len() + TAG_LEN].split_at(out.len());
-            out.copy_from_slice(ct);
+    let tags = &*tags;
+    let decrypt = |(run, piece): (Range<usize>, &mut [u8])| {
+        for (i, chunk) in run
+            .clone()
+            .zip(piece.chunks_mut(CHUNK).chain([&mut [][..]]))
+        {
+            debug_assert_eq!(chunk.len(), chunk_len(len, i));
+            let tag = &tags[i * TAG_LEN..][..TAG_LEN];
             cipher
-                .decrypt_in_place_detached(&chunk_nonce(nonce, i), aad, out, tag.into())
+                .decrypt_in_place_detached(&chunk_nonce(nonce, i), aad, chunk, tag.into())
                 .map_err(|_| ListError::DecryptionFailed)?;
         }
         Ok(())
@@ -510,20 +537,22 @@ impl Header {
 }
 
 /// The parts of a bundle, located and authenticated but not yet decrypted.
-struct Verified<'a> {
+struct Verified {
     header: Header,
-    header_bytes: &'a [u8],
-    payload: &'a [u8],
+    header_at: Range<usize>,
+    payload_at: Range<usize>,
 }
 
 /// Checks the certificate and the signature, then parses the header. Nothing else in the
-/// file is read before the signature verifies.
-fn verify<'a>(
-    bytes: &'a [u8],
+/// file is read before the signature verifies. `blocks` are the body's block digests when
+/// the caller hashed them already (while reading the file).
+fn verify(
+    bytes: &[u8],
+    blocks: Option<&[[u8; 32]]>,
     roots: &[RootPublic],
     now: u64,
     caps: &Caps,
-) -> Result<Verified<'a>, ListError> {
+) -> Result<Verified, ListError> {
     if bytes.len() as u64 > caps.max_bundle_bytes {
         return Err(ListError::TooLarge {
             what: "bundle size",
@@ -537,14 +566,21 @@ fn verify<'a>(
     }
     let certificate = Certificate::from_bytes(&r.array()?);
     let signing_key = certificate.verify(roots, now)?;
-    let body_len = bytes.len().checked_sub(64).ok_or(ListError::Truncated)?;
+    let body_len = bytes
+        .len()
+        .checked_sub(SIGNATURE_LEN)
+        .ok_or(ListError::Truncated)?;
     if body_len < r.at {
         return Err(ListError::Truncated);
     }
     let (body, signature) = bytes.split_at(body_len);
     let signature = Signature::from_bytes(signature.try_into().expect("64 bytes"));
+    let message = match blocks {
+        Some(blocks) => signed_message(body_len, blocks),
+        None => signed_message(body_len, &block_digests(body)),
+    };
     signing_key
-        .verify_strict(&signed_message(body), &signature)
+        .verify_strict(&message, &signature)
         .map_err(|_| ListError::BadSignature)?;
     // Authentic from here on; the parse still checks every length against the caps.
     let mut r = Reader {
@@ -559,22 +595,24 @@ fn verify<'a>(
             cap: MAX_HEADER_BYTES.into(),
         });
     }
-    let header_bytes = r.take(header_len as usize)?;
-    let header = Header::decode(header_bytes)?;
+    let header_start = r.at;
+    let header = Header::decode(r.take(header_len as usize)?)?;
     if header.signer_id != super::keys::key_id(b"ed25519", &certificate.signing_public) {
         return Err(ListError::Malformed(
             "signer id does not match the certificate",
         ));
     }
+    let header_at = header_start..header_start + header_len as usize;
     let payload_len = r.u64()?;
-    let payload = r.take(usize::try_from(payload_len).map_err(|_| ListError::Truncated)?)?;
+    let payload_start = r.at;
+    r.take(usize::try_from(payload_len).map_err(|_| ListError::Truncated)?)?;
     if r.at != body.len() {
         return Err(ListError::Malformed("trailing bytes before the signature"));
     }
     Ok(Verified {
         header,
-        header_bytes,
-        payload,
+        header_at,
+        payload_at: payload_start..r.at,
     })
 }
 
@@ -586,16 +624,117 @@ pub fn inspect(
     now: u64,
     caps: &Caps,
 ) -> Result<Header, ListError> {
-    verify(bytes, roots, now, caps).map(|v| v.header)
+    verify(bytes, None, roots, now, caps).map(|v| v.header)
 }
 
-/// Verifies, checks and decrypts a bundle.
+/// Verifies, checks and decrypts a bundle held in memory.
 pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, ListError> {
+    check_size(bytes.len() as u64, &checks.caps)?;
+    open_in_place(Zeroizing::new(bytes.to_vec()), None, trust, checks)
+}
+
+/// Verifies, checks and decrypts a bundle file. The file is read and hashed on every core at
+/// once, and decrypted where it was read: a large list costs no second copy.
+pub fn open_file(path: &Path, trust: &Trust, checks: &Checks) -> Result<Opened, ListError> {
+    let (buf, blocks) = read_file(path, &checks.caps)?;
+    open_in_place(buf, Some(&blocks), trust, checks)
+}
+
+fn check_size(len: u64, caps: &Caps) -> Result<(), ListError> {
+    if len > caps.max_bundle_bytes {
+        return Err(ListError::TooLarge {
+            what: "bundle size",
+            size: len,
+            cap: caps.max_bundle_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// A bundle's bytes, and the digests of its body's blocks (`block_digests`).
+type ReadBundle = (Zeroizing<Vec<u8>>, Vec<[u8; 32]>);
+
+/// A bundle file's bytes and block digests, each block hashed by the thread that read it
+/// while it is still in cache.
+fn read_file(path: &Path, caps: &Caps) -> Result<ReadBundle, ListError> {
+    let io = |e: std::io::Error| ListError::Io(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    check_size(len, caps)?;
+    let len = usize::try_from(len).map_err(|_| ListError::Truncated)?;
+    let mut buf = Zeroizing::new(vec![0u8; len]);
+    let body_len = len.saturating_sub(SIGNATURE_LEN);
+    let (body, tail) = buf.split_at_mut(body_len);
+    let mut pieces = Vec::new();
+    let mut rest = body;
+    for run in runs(body_len.div_ceil(DIGEST_BLOCK)) {
+        let bytes = (run.len() * DIGEST_BLOCK).min(rest.len());
+        let (mine, more) = std::mem::take(&mut rest).split_at_mut(bytes);
+        pieces.push((run.start * DIGEST_BLOCK, mine));
+        rest = more;
+    }
+    let blocks = in_parallel(pieces, |(at, piece)| {
+        piece
+            .chunks_mut(DIGEST_BLOCK)
+            .enumerate()
+            .map(|(i, block)| {
+                read_exact_at(&file, block, (at + i * DIGEST_BLOCK) as u64)?;
+                Ok(Sha256::digest(&*block).into())
+            })
+            .collect::<std::io::Result<Vec<[u8; 32]>>>()
+    })
+    .into_iter()
+    .collect::<std::io::Result<Vec<_>>>()
+    .map_err(io)?
+    .concat();
+    read_exact_at(&file, tail, body_len as u64).map_err(io)?;
+    // A file that grew while it was read was being replaced: its bytes may be a mix.
+    if read_at(&file, &mut [0], len as u64).map_err(io)? != 0 {
+        return Err(ListError::Io(format!(
+            "{}: the file changed while it was read",
+            path.display()
+        )));
+    }
+    Ok((buf, blocks))
+}
+
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, at)
+}
+
+#[cfg(windows)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, at)
+}
+
+fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut at: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, at) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                at += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Verifies, checks and decrypts a bundle in `buf`, which holds the whole file.
+fn open_in_place(
+    mut buf: Zeroizing<Vec<u8>>,
+    blocks: Option<&[[u8; 32]]>,
+    trust: &Trust,
+    checks: &Checks,
+) -> Result<Opened, ListError> {
     let Verified {
         header,
-        header_bytes,
-        payload,
-    } = verify(bytes, &trust.roots, checks.now, &checks.caps)?;
+        header_at,
+        payload_at,
+    } = verify(&buf, blocks, &trust.roots, checks.now, &checks.caps)?;
     if let Some(expected) = &checks.list_id {
         if *expected != header.list_id {
             return Err(ListError::WrongList {
@@ -639,7 +778,7 @@ pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, List
         .entry_count
         .checked_mul(MIN_ENTRY_BYTES)
         .and_then(|e| e.checked_add((header.allow_count + header.tombstone_count).checked_mul(8)?));
-    if payload_len(header.plaintext_len) != Some(payload.len() as u64)
+    if payload_len(header.plaintext_len) != Some(payload_at.len() as u64)
         || !matches!(floor, Some(f) if f <= header.plaintext_len)
     {
         return Err(ListError::Malformed(
@@ -658,19 +797,21 @@ pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, List
         })
         .ok_or(ListError::NoKeySlot)
         .and_then(|(slot, holder)| unwrap(slot, holder))?;
-    // The size is backed by the payload, which is in memory.
-    let mut plaintext = Zeroizing::new(vec![0u8; header.plaintext_len as usize]);
+    // The length is backed by the payload, which is in memory.
+    let len = header.plaintext_len as usize;
+    let (head, payload) = buf.split_at_mut(payload_at.start);
     decrypt_payload(
         &XChaCha20Poly1305::new(content_key.as_ref().into()),
         &header.nonce,
-        header_bytes,
-        payload,
-        &mut plaintext,
+        &head[header_at],
+        &mut payload[..payload_at.len()],
+        len,
     )?;
     Ok(Opened {
         header,
         stale,
-        plaintext,
+        plaintext: payload_at.start..payload_at.start + len,
+        buf,
     })
 }
 
@@ -687,28 +828,32 @@ mod tests {
             let mut payload = Vec::new();
             encrypt_payload(&cipher, &nonce, b"aad", &plaintext, &mut payload).unwrap();
             assert_eq!(Some(payload.len() as u64), payload_len(len as u64), "{len}");
-            let mut out = vec![0u8; len];
-            decrypt_payload(&cipher, &nonce, b"aad", &payload, &mut out).unwrap();
-            assert_eq!(out, plaintext, "{len}");
+            let chunks = chunk_count(len as u64) as usize;
+            if len > 0 {
+                assert_ne!(&payload[..len.min(64)], &plaintext[..len.min(64)], "{len}");
+            }
+            let mut out = payload.clone();
+            decrypt_payload(&cipher, &nonce, b"aad", &mut out, len).unwrap();
+            assert_eq!(out[..len], plaintext, "{len}");
             let refused = |p: &[u8], aad: &[u8]| {
-                let mut out = vec![0u8; len];
-                decrypt_payload(&cipher, &nonce, aad, p, &mut out)
+                decrypt_payload(&cipher, &nonce, aad, &mut p.to_vec(), len)
                     == Err(ListError::DecryptionFailed)
             };
             assert!(refused(&payload, b"other aad"));
-            // A flipped bit in any chunk, and chunks swapped.
-            let stride = CHUNK + TAG_LEN;
-            for i in 0..chunk_count(len as u64) as usize {
-                let mut bad = payload.clone();
-                bad[i * stride] ^= 1;
-                assert!(refused(&bad, b"aad"), "{len} chunk {i}");
+            // A flipped bit in any chunk or any tag, and chunks swapped with their tags.
+            for i in 0..chunks {
+                for at in [i * CHUNK, len + i * TAG_LEN] {
+                    let mut bad = payload.clone();
+                    bad[at] ^= 1;
+                    assert!(refused(&bad, b"aad"), "{len} chunk {i} byte {at}");
+                }
             }
             if len >= 2 * CHUNK {
                 let mut swapped = payload.clone();
-                swapped[..CHUNK].copy_from_slice(&payload[stride..stride + CHUNK]);
-                swapped[stride..stride + CHUNK].copy_from_slice(&payload[..CHUNK]);
-                swapped[CHUNK..stride].copy_from_slice(&payload[stride + CHUNK..2 * stride]);
-                swapped[stride + CHUNK..2 * stride].copy_from_slice(&payload[CHUNK..stride]);
+                swapped[..CHUNK].copy_from_slice(&payload[CHUNK..2 * CHUNK]);
+                swapped[CHUNK..2 * CHUNK].copy_from_slice(&payload[..CHUNK]);
+                swapped[len..len + TAG_LEN].copy_from_slice(&payload[len + TAG_LEN..len + 32]);
+                swapped[len + TAG_LEN..len + 32].copy_from_slice(&payload[len..len + TAG_LEN]);
                 assert!(refused(&swapped, b"aad"), "{len} swapped");
             }
         }
@@ -717,7 +862,8 @@ mod tests {
     #[test]
     fn the_digest_covers_every_block_and_the_length() {
         let body: Vec<u8> = (0..3 * DIGEST_BLOCK + 10).map(|i| i as u8).collect();
-        let m = signed_message(&body);
+        let message = |b: &[u8]| signed_message(b.len(), &block_digests(b));
+        let m = message(&body);
         assert!(m.starts_with(SIGNATURE_DOMAIN));
         for at in [
             0,
@@ -728,9 +874,9 @@ mod tests {
         ] {
             let mut other = body.clone();
             other[at] ^= 0x80;
-            assert_ne!(signed_message(&other), m, "{at}");
+            assert_ne!(message(&other), m, "{at}");
         }
-        assert_ne!(signed_message(&body[..body.len() - 1]), m);
-        assert_ne!(signed_message(&[]), signed_message(&[0]));
+        assert_ne!(message(&body[..body.len() - 1]), m);
+        assert_ne!(message(&[]), message(&[0]));
     }
 }

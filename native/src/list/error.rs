@@ -45,6 +45,8 @@ pub enum ListError {
     Malformed(&'static str),
     /// Invalid input to a publisher operation (building a bundle).
     InvalidInput(String),
+    /// A bundle file could not be read.
+    Io(String),
 }
 
 impl fmt::Display for ListError {
@@ -82,6 +84,7 @@ impl fmt::Display for ListError {
             ),
             Malformed(what) => write!(f, "malformed bundle contents: {what}"),
             InvalidInput(what) => write!(f, "{what}"),
+            Io(what) => write!(f, "cannot read the bundle: {what}"),
         }
     }
 }

@@ -13,6 +13,7 @@ use super::contents::{EntrySink, Fingerprint, RawEntry};
 use super::error::ListError;
 use crate::index::{code_of, distance, Code, Match, Mode, PdqIndex};
 use crate::pdq::Hash256;
+use crate::prefault::{spare, Prefault};
 use std::collections::HashSet;
 use std::sync::Arc;
 use zeroize::Zeroize;
@@ -158,9 +159,12 @@ struct LayerBuilder {
     labels: Vec<String>,
     thresholds: Vec<(u32, u8)>,
     codes: Vec<Code>,
-    code_positions: Vec<u64>,
+    /// The codes' positions, once an entry without a PDQ hash made them differ from the
+    /// codes' own indexes; None until then (the common case, which saves a column).
+    code_positions: Option<Vec<u64>>,
     md5: Vec<([u8; 16], u32)>,
     sha256: Vec<([u8; 32], u32)>,
+    prefault: Option<Prefault>,
 }
 
 impl LayerBuilder {
@@ -181,8 +185,13 @@ impl LayerBuilder {
             self.thresholds.push((pos, t));
         }
         if let Some(c) = pdq {
+            if self.code_positions.is_none() && self.codes.len() != pos as usize {
+                self.code_positions = Some((0..self.codes.len() as u64).collect());
+            }
+            if let Some(positions) = &mut self.code_positions {
+                positions.push(u64::from(pos));
+            }
             self.codes.push(c);
-            self.code_positions.push(u64::from(pos));
         }
         if let Some(h) = md5 {
             self.md5.push((*h, pos));
@@ -212,13 +221,17 @@ impl LayerBuilder {
     }
 
     fn finish(mut self) -> Layer {
+        drop(self.prefault.take());
         self.md5.sort_unstable();
         self.sha256.sort_unstable();
         let codes = std::mem::take(&mut self.codes);
         let positions = std::mem::take(&mut self.code_positions);
         let mode = Mode::for_len(codes.len());
         Layer {
-            pdq: PdqIndex::from_codes(codes, positions, mode),
+            pdq: match positions {
+                None => PdqIndex::of_positions(codes, mode),
+                Some(positions) => PdqIndex::from_codes(codes, positions, mode),
+            },
             ids: std::mem::take(&mut self.ids),
             category: std::mem::take(&mut self.category),
             labels: std::mem::take(&mut self.labels),
@@ -249,7 +262,12 @@ impl EntrySink for LayerBuilder {
         self.ids.reserve_exact(entries);
         self.category.reserve_exact(entries);
         self.codes.reserve_exact(entries);
-        self.code_positions.reserve_exact(entries);
+        // The decoder fills the columns alone, so another CPU takes their page faults.
+        self.prefault = Some(Prefault::start(vec![
+            spare(&mut self.codes),
+            spare(&mut self.ids),
+            spare(&mut self.category),
+        ]));
     }
 
     fn entry(&mut self, e: RawEntry<'_>) {

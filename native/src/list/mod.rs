@@ -8,7 +8,9 @@ pub mod error;
 pub mod keys;
 pub mod loaded;
 
-pub use bundle::{inspect, open, Caps, Checks, ExpiryPolicy, Header, Kind, Opened, Seal, Trust};
+pub use bundle::{
+    inspect, open, open_file, Caps, Checks, ExpiryPolicy, Header, Kind, Opened, Seal, Trust,
+};
 pub use contents::{Contents, Entry, Fingerprint};
 pub use error::ListError;
 pub use keys::{device_public, Certificate, ContentKeyHolder, Ed25519Key, Recipient, RootPublic};
@@ -19,5 +21,5 @@ mod tests;
 
 #[cfg(test)]
 fn bundle_signed_message_for_tests(body: &[u8]) -> Vec<u8> {
-    bundle::signed_message(body)
+    bundle::signed_message(body.len(), &bundle::block_digests(body))
 }

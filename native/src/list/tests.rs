@@ -99,6 +99,69 @@ fn round_trip_with_an_app_key() {
     assert!(!bytes.windows(9).any(|w| w == b"hotline-x"));
 }
 
+/// A file under a fresh temporary folder, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> TempFile {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hashguard-list-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+    }
+}
+
+#[test]
+fn a_file_opens_as_its_bytes_do_and_unreadable_files_are_io_errors() {
+    let p = publisher();
+    let bytes = seal(&p, 5, Kind::Full, &app(&p));
+    let file = TempFile::new("list.hgl", &bytes);
+    let opened = open_file(&file.0, &trust(&p), &checks()).unwrap();
+    assert_eq!(opened.contents().unwrap(), contents(6));
+    assert_eq!(opened.header, open(&bytes, &trust(&p), &checks()).unwrap().header);
+    // Truncated and tampered files are refused as the same bytes in memory are.
+    let mut tampered = bytes.clone();
+    tampered[bytes.len() / 2] ^= 0x10;
+    let cases = [0, 1, 63, 64, 65, 200, bytes.len() - 1]
+        .map(|n| bytes[..n].to_vec())
+        .into_iter()
+        .chain([tampered]);
+    for case in cases {
+        let bad = TempFile::new("bad.hgl", &case);
+        let from_file = open_file(&bad.0, &trust(&p), &checks()).err();
+        assert!(from_file.is_some(), "{} bytes", case.len());
+        assert_eq!(from_file, open(&case, &trust(&p), &checks()).err());
+    }
+    // Over the cap: refused from the file's size, before reading.
+    let mut capped = checks();
+    capped.caps.max_bundle_bytes = bytes.len() as u64 - 1;
+    assert!(matches!(
+        open_file(&file.0, &trust(&p), &capped),
+        Err(ListError::TooLarge { .. })
+    ));
+    let missing = file.0.with_file_name("missing.hgl");
+    let folder = file.0.parent().unwrap();
+    for path in [&missing, folder] {
+        match open_file(path, &trust(&p), &checks()) {
+            Err(ListError::Io(m)) => assert!(m.contains(&path.display().to_string()), "{m}"),
+            other => panic!("{path:?}: {:?}", other.err()),
+        }
+    }
+}
+
 #[test]
 fn round_trip_sealed_to_a_device_key_among_several_recipients() {
     let p = publisher();
@@ -930,7 +993,26 @@ mod columns {
             allow_removed: Vec::new(),
             tombstones: Vec::new(),
         };
-        let list = LoadedList::from_full(open_bundle(&p, Kind::Full, 1, &c)).unwrap();
+        let opened = open_bundle(&p, Kind::Full, 1, &c);
+        // From a file too: its blocks are read and hashed by several threads.
+        let bytes = Seal {
+            kind: Kind::Full,
+            list_id: "test-list",
+            version: 1,
+            created: NOW,
+            expires: NOW + DAY,
+            default_threshold: 31,
+            min_quality: 50,
+        }
+        .seal(&c, &p.signer, &p.cert, &app(&p))
+        .unwrap();
+        assert!(bytes.len() > 2 << 20);
+        let file = TempFile::new("three-chunks.hgl", &bytes);
+        let mut ch = checks();
+        ch.installed_version = None;
+        let from_file = open_file(&file.0, &trust(&p), &ch).unwrap();
+        assert_eq!(from_file.contents().unwrap(), opened.contents().unwrap());
+        let list = LoadedList::from_full(opened).unwrap();
         assert_eq!(list.info().entry_count, 60_000);
         let f = Fingerprints {
             pdq: vec![Hash256(near(&mut r, last, 5))],
