@@ -22,17 +22,11 @@ struct Table {
     bits: u32,
     hi_bits: u32,
     offsets: Vec<u32>,
-    lo: Vec<u8>,
-    entry: Vec<u32>,
 }
 
 impl Table {
     fn lo_bits(&self) -> u32 {
         self.bits - self.hi_bits
-    }
-
-    fn memory_bytes(&self) -> usize {
-        self.offsets.len() * 4 + self.lo.len() + self.entry.len() * 4
     }
 }
 
@@ -74,41 +68,107 @@ impl Layout {
     }
 }
 
+/// The tables' slots live in two arrays, table after table, rather than one pair per table:
+/// a list load hands in the memory its bundle was read into for `entry`, the largest.
 #[derive(Clone, Debug)]
 pub struct Mih {
     tables: Vec<Table>,
+    /// Entries (slots per table).
+    n: usize,
+    /// Each slot's low field bits; `LO_PAD` more bytes after the last table's.
+    lo: Vec<u8>,
+    /// Each slot's entry number.
+    entry: Vec<u32>,
+}
+
+/// One table's parts while it is built.
+struct TableMut<'a> {
+    spec: &'a Spec,
+    offsets: &'a mut [u32],
+    lo: &'a mut [u8],
+    entry: &'a mut [u32],
 }
 
 impl Mih {
     /// Builds the tables with every available CPU: small lists a thread a table
     /// (`sort_table_directly`), larger ones every thread on each table (`sort_tables`).
-    pub fn build(codes: &[Code], layout: Layout) -> Mih {
-        assert!(
-            codes.len() < u32::MAX as usize,
-            "too many entries for one index"
-        );
+    /// `scratch` is memory to reuse for the entry array (any contents; may be empty).
+    pub fn build(codes: &[Code], layout: Layout, scratch: Vec<u32>) -> Mih {
+        let cpus = crate::parallel::cpus();
+        Self::build_with(codes, layout, scratch, |codes, specs, tables| {
+            if codes.len() <= DIRECT_MAX_ENTRIES {
+                let per = specs.len().div_ceil(cpus);
+                let mut jobs: Vec<Vec<TableMut>> = Vec::new();
+                for (i, t) in tables.into_iter().enumerate() {
+                    if i % per == 0 {
+                        jobs.push(Vec::new());
+                    }
+                    jobs.last_mut().expect("a job").push(t);
+                }
+                in_parallel(jobs, |tables| {
+                    for t in tables {
+                        sort_table_directly(codes, t);
+                    }
+                });
+            } else {
+                let threads = cpus.min(codes.len() / MIN_ENTRIES_PER_THREAD).max(1);
+                sort_tables(codes, specs, threads, tables);
+            }
+        })
+    }
+
+    /// Lays out the arrays and has `sort` fill in every table.
+    fn build_with(
+        codes: &[Code],
+        layout: Layout,
+        scratch: Vec<u32>,
+        sort: impl FnOnce(&[Code], &[Spec], Vec<TableMut>),
+    ) -> Mih {
+        let n = codes.len();
+        assert!(n < u32::MAX as usize, "too many entries for one index");
         let specs = layout.specs();
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let tables = if codes.len() <= DIRECT_MAX_ENTRIES {
-            let jobs: Vec<&[Spec]> = specs.chunks(specs.len().div_ceil(cpus)).collect();
-            in_parallel(jobs, |specs| {
-                specs
-                    .iter()
-                    .map(|spec| sort_table_directly(codes, spec))
-                    .collect::<Vec<_>>()
+        let mut tables: Vec<Table> = specs
+            .iter()
+            .map(|s| Table {
+                start: s.start,
+                bits: s.bits,
+                hi_bits: s.hi_bits,
+                offsets: vec![0; (1 << s.hi_bits) + 1],
             })
-            .into_iter()
-            .flatten()
-            .collect()
-        } else {
-            let threads = cpus.min(codes.len() / MIN_ENTRIES_PER_THREAD).max(1);
-            sort_tables(codes, &specs, threads)
-        };
-        Mih { tables }
+            .collect();
+        let mut entry = scratch;
+        entry.resize(specs.len() * n, 0);
+        entry.shrink_to_fit();
+        let mut lo = vec![0u8; specs.len() * n + LO_PAD];
+        if n > 0 {
+            let parts = specs
+                .iter()
+                .zip(&mut tables)
+                .zip(lo.chunks_mut(n).zip(entry.chunks_mut(n)))
+                .map(|((spec, t), (lo, entry))| TableMut {
+                    spec,
+                    offsets: &mut t.offsets,
+                    lo,
+                    entry,
+                })
+                .collect();
+            sort(codes, &specs, parts);
+        }
+        Mih {
+            tables,
+            n,
+            lo,
+            entry,
+        }
+    }
+
+    fn lo_of(&self, t: usize) -> &[u8] {
+        &self.lo[t * self.n..(t + 1) * self.n + LO_PAD]
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.tables.iter().map(Table::memory_bytes).sum()
+        let offsets: usize = self.tables.iter().map(|t| t.offsets.len() * 4).sum();
+        offsets + self.lo.len() + self.entry.len() * 4
     }
 
     /// Probe radius of each table for a query radius, or None where the table is skipped.
@@ -127,7 +187,7 @@ impl Mih {
             if let Some(r) = r {
                 buckets += ball(t.hi_bits, r.min(t.hi_bits));
                 let share = ball(t.bits, r.min(t.bits)) / 2f64.powi(t.bits as i32);
-                candidates += share * t.entry.len() as f64;
+                candidates += share * self.n as f64;
             }
         }
         (buckets, candidates)
@@ -174,19 +234,20 @@ impl Mih {
                     }
                 });
                 let tag = (v << 8 | t) as u32;
+                let lo = self.lo_of(t);
                 for (i, &(a, b, left)) in buckets.iter().enumerate() {
                     if let Some(&(next, _, _)) = buckets.get(i + BUCKETS_AHEAD) {
-                        prefetch(&table.lo[next as usize]);
+                        prefetch(&lo[next as usize]);
                     }
-                    filter_bucket(&table.lo, a, b, lo_q, left, |k| candidates.push((tag, k)));
+                    filter_bucket(lo, a, b, lo_q, left, |k| candidates.push((tag, k)));
                 }
             }
         }
-        let entry_of =
-            |&(tag, k): &(u32, u32)| self.tables[(tag & 0xff) as usize].entry[k as usize];
+        let slot = |&(tag, k): &(u32, u32)| (tag & 0xff) as usize * self.n + k as usize;
+        let entry_of = |c: &(u32, u32)| self.entry[slot(c)];
         for (i, c) in candidates.iter().enumerate() {
-            if let Some(&(tag, k)) = candidates.get(i + 2 * CANDIDATES_AHEAD) {
-                prefetch(&self.tables[(tag & 0xff) as usize].entry[k as usize]);
+            if let Some(ahead) = candidates.get(i + 2 * CANDIDATES_AHEAD) {
+                prefetch(&self.entry[slot(ahead)]);
             }
             if let Some(ahead) = candidates.get(i + CANDIDATES_AHEAD) {
                 prefetch(&codes[entry_of(ahead) as usize]);
@@ -329,31 +390,18 @@ impl Spec {
     }
 }
 
-impl Table {
-    fn zeroed(spec: &Spec, n: usize) -> Table {
-        Table {
-            start: spec.start,
-            bits: spec.bits,
-            hi_bits: spec.hi_bits,
-            offsets: vec![0; (1 << spec.hi_bits) + 1],
-            lo: vec![0; n + LO_PAD],
-            entry: vec![0; n],
-        }
-    }
-}
-
 /// A counting sort of the entries straight into the table.
-fn sort_table_directly(codes: &[Code], spec: &Spec) -> Table {
+fn sort_table_directly(codes: &[Code], table: TableMut) {
+    let spec = table.spec;
     let lo_bits = spec.bits - spec.hi_bits;
-    let mut table = Table::zeroed(spec, codes.len());
-    let counts = &mut table.offsets;
+    let counts = table.offsets;
     for c in codes {
         counts[(spec.key(c) >> lo_bits) as usize + 1] += 1;
     }
     for i in 1..counts.len() {
         counts[i] += counts[i - 1];
     }
-    let mut next = counts.clone();
+    let mut next = counts.to_vec();
     for (e, c) in (0..).zip(codes) {
         let key = spec.key(c);
         let slot = &mut next[(key >> lo_bits) as usize];
@@ -361,7 +409,6 @@ fn sort_table_directly(codes: &[Code], spec: &Spec) -> Table {
         table.entry[*slot as usize] = e;
         *slot += 1;
     }
-    table
 }
 
 /// Builds the tables by a stable counting sort of the entries by bucket, for lists too large
@@ -381,10 +428,9 @@ fn sort_table_directly(codes: &[Code], spec: &Spec) -> Table {
 /// Passes 0 and 1 split the entries into one chunk per thread, each writing its own region of
 /// the scratch (chunk-major, partition-minor); pass 2 gives each thread a run of partitions
 /// with about equal numbers of entries.
-fn sort_tables(codes: &[Code], specs: &[Spec], threads: usize) -> Vec<Table> {
+fn sort_tables(codes: &[Code], specs: &[Spec], threads: usize, mut tables: Vec<TableMut>) {
     let n = codes.len();
     let chunk_len = n.div_ceil(threads).max(1);
-    let mut tables: Vec<Table> = specs.iter().map(|s| Table::zeroed(s, n)).collect();
     // keys[chunk][table]
     let mut keys: Vec<Vec<&mut [u32]>> = codes.chunks(chunk_len).map(|_| Vec::new()).collect();
     for table in &mut tables {
@@ -416,7 +462,6 @@ fn sort_tables(codes: &[Code], specs: &[Spec], threads: usize) -> Vec<Table> {
         let starts: Vec<&[usize]> = starts.iter().map(|s| &s[..]).collect();
         sort_partitions(&pairs, &starts, spec, table, threads);
     }
-    tables
 }
 
 /// `first` plus the sums of `counts` before each, and (last) of all.
@@ -492,7 +537,7 @@ fn sort_partitions(
     pairs: &[Pair],
     starts: &[&[usize]],
     spec: &Spec,
-    table: &mut Table,
+    table: &mut TableMut,
     threads: usize,
 ) {
     let n = pairs.len();
@@ -677,8 +722,18 @@ mod tests {
         );
     }
 
+    /// One table as the plain build makes it.
+    struct Reference {
+        start: u32,
+        bits: u32,
+        hi_bits: u32,
+        offsets: Vec<u32>,
+        lo: Vec<u8>,
+        entry: Vec<u32>,
+    }
+
     /// The build before `sort_tables`, which every build must match exactly.
-    fn build_table_reference(codes: &[Code], start: u32, bits: u32, hi_bits: u32) -> Table {
+    fn build_table_reference(codes: &[Code], start: u32, bits: u32, hi_bits: u32) -> Reference {
         let lo_bits = bits - hi_bits;
         let mut counts = vec![0u32; (1usize << hi_bits) + 1];
         for c in codes {
@@ -689,7 +744,7 @@ mod tests {
         }
         let offsets = counts.clone();
         let mut next = counts;
-        let mut lo = vec![0u8; codes.len() + LO_PAD];
+        let mut lo = vec![0u8; codes.len()];
         let mut entry = vec![0u32; codes.len()];
         for (e, c) in codes.iter().enumerate() {
             let key = field(c, start, bits);
@@ -698,7 +753,7 @@ mod tests {
             entry[*slot as usize] = e as u32;
             *slot += 1;
         }
-        Table {
+        Reference {
             start,
             bits,
             hi_bits,
@@ -708,17 +763,20 @@ mod tests {
         }
     }
 
-    fn assert_same_tables(got: &[Table], want: &[Table], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}");
-        for (t, (got, want)) in got.iter().zip(want).enumerate() {
+    fn assert_same_tables(got: &Mih, want: &[Reference], what: &str) {
+        let n = got.n;
+        assert_eq!(got.tables.len(), want.len(), "{what}");
+        assert_eq!(got.entry.len(), n * want.len(), "{what}");
+        assert_eq!(got.lo.len(), n * want.len() + LO_PAD, "{what}");
+        for (t, (table, want)) in got.tables.iter().zip(want).enumerate() {
             assert_eq!(
-                (got.start, got.bits, got.hi_bits),
+                (table.start, table.bits, table.hi_bits),
                 (want.start, want.bits, want.hi_bits),
                 "{what} table {t}"
             );
-            assert_eq!(got.offsets, want.offsets, "{what} table {t}");
-            assert_eq!(got.lo, want.lo, "{what} table {t}");
-            assert_eq!(got.entry, want.entry, "{what} table {t}");
+            assert_eq!(table.offsets, want.offsets, "{what} table {t}");
+            assert_eq!(got.lo[t * n..][..n], want.lo, "{what} table {t}");
+            assert_eq!(got.entry[t * n..][..n], want.entry, "{what} table {t}");
         }
     }
 
@@ -772,14 +830,22 @@ mod tests {
         ] {
             for layout in layouts.into_iter().chain([Layout::for_len(codes.len())]) {
                 let specs = layout.specs();
-                let want: Vec<Table> = specs
+                let want: Vec<Reference> = specs
                     .iter()
                     .map(|s| build_table_reference(codes, s.start, s.bits, s.hi_bits))
                     .collect();
                 let what = format!("{} codes, {layout:?}", codes.len());
-                assert_same_tables(&Mih::build(codes, layout).tables, &want, &what);
+                assert_same_tables(&Mih::build(codes, layout, Vec::new()), &want, &what);
+                // Reused memory, larger or smaller than needed and not zeroed, changes nothing.
+                for scratch_len in [1, codes.len() * 40] {
+                    let scratch = vec![0xdead_beef; scratch_len];
+                    let got = Mih::build(codes, layout, scratch);
+                    assert_same_tables(&got, &want, &format!("{what}, scratch {scratch_len}"));
+                }
                 for threads in [1, 2, 3] {
-                    let got = sort_tables(codes, &specs, threads);
+                    let got = Mih::build_with(codes, layout, Vec::new(), |codes, specs, t| {
+                        sort_tables(codes, specs, threads, t)
+                    });
                     assert_same_tables(&got, &want, &format!("{what}, {threads} threads"));
                 }
             }
@@ -795,6 +861,7 @@ mod tests {
                 fields: 16,
                 hi_bits: 8,
             },
+            Vec::new(),
         );
         let r: Vec<_> = mih.radii(31).collect();
         assert!(r.iter().all(|&x| x == Some(1)));

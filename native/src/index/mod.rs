@@ -97,17 +97,24 @@ impl PdqIndex {
     /// every layout through every radius).
     pub fn with_layout(codes: Vec<Code>, ids: Vec<u64>, mode: Mode, layout: Layout) -> PdqIndex {
         assert_eq!(codes.len(), ids.len(), "one id per code");
-        Self::build_over(codes, Ids::Given(ids), mode, layout)
+        Self::build_over(codes, Ids::Given(ids), mode, layout, Vec::new())
     }
 
-    /// An index whose queries report each entry's position in `codes` as its id.
-    pub fn of_positions(codes: Vec<Code>, mode: Mode) -> PdqIndex {
+    /// An index whose queries report each entry's position in `codes` as its id. The
+    /// multi-index reuses `scratch`'s memory (any contents) for its largest array.
+    pub fn of_positions(codes: Vec<Code>, mode: Mode, scratch: Vec<u32>) -> PdqIndex {
         let layout = Layout::for_len(codes.len());
-        Self::build_over(codes, Ids::Positions, mode, layout)
+        Self::build_over(codes, Ids::Positions, mode, layout, scratch)
     }
 
-    fn build_over(codes: Vec<Code>, ids: Ids, mode: Mode, layout: Layout) -> PdqIndex {
-        let mih = (mode == Mode::MultiIndex).then(|| Mih::build(&codes, layout));
+    fn build_over(
+        codes: Vec<Code>,
+        ids: Ids,
+        mode: Mode,
+        layout: Layout,
+        scratch: Vec<u32>,
+    ) -> PdqIndex {
+        let mih = (mode == Mode::MultiIndex).then(|| Mih::build(&codes, layout, scratch));
         PdqIndex { codes, ids, mih }
     }
 

@@ -14,6 +14,7 @@
 //! and decrypting a large list use every core. The tags follow all the ciphertext so that the
 //! payload decrypts in place into one contiguous plaintext.
 
+use super::buffer::Buffer;
 use super::contents::{decode_into, EntrySink};
 use super::contents::{Contents, Reader, MIN_ENTRY_BYTES};
 use super::error::ListError;
@@ -130,13 +131,18 @@ pub struct Opened {
     pub header: Header,
     pub stale: bool,
     /// The bundle with its payload decrypted in place; `plaintext` is where the contents are.
-    buf: Zeroizing<Vec<u8>>,
+    buf: Buffer,
     plaintext: Range<usize>,
 }
 
 impl Opened {
     fn plaintext(&self) -> &[u8] {
-        &self.buf[self.plaintext.clone()]
+        &self.buf.bytes()[self.plaintext.clone()]
+    }
+
+    /// The bundle's memory, wiped, for the index build to reuse.
+    pub(crate) fn into_scratch(self) -> Vec<u32> {
+        self.buf.into_scratch()
     }
 
     /// The contents as values (publisher tools; a loaded list reads them as columns).
@@ -630,7 +636,7 @@ pub fn inspect(
 /// Verifies, checks and decrypts a bundle held in memory.
 pub fn open(bytes: &[u8], trust: &Trust, checks: &Checks) -> Result<Opened, ListError> {
     check_size(bytes.len() as u64, &checks.caps)?;
-    open_in_place(Zeroizing::new(bytes.to_vec()), None, trust, checks)
+    open_in_place(Buffer::copy_of(bytes), None, trust, checks)
 }
 
 /// Verifies, checks and decrypts a bundle file. The file is read and hashed on every core at
@@ -652,7 +658,7 @@ fn check_size(len: u64, caps: &Caps) -> Result<(), ListError> {
 }
 
 /// A bundle's bytes, and the digests of its body's blocks (`block_digests`).
-type ReadBundle = (Zeroizing<Vec<u8>>, Vec<[u8; 32]>);
+type ReadBundle = (Buffer, Vec<[u8; 32]>);
 
 /// A bundle file's bytes and block digests, each block hashed by the thread that read it
 /// while it is still in cache.
@@ -662,9 +668,9 @@ fn read_file(path: &Path, caps: &Caps) -> Result<ReadBundle, ListError> {
     let len = file.metadata().map_err(io)?.len();
     check_size(len, caps)?;
     let len = usize::try_from(len).map_err(|_| ListError::Truncated)?;
-    let mut buf = Zeroizing::new(vec![0u8; len]);
+    let mut buf = Buffer::zeroed(len);
     let body_len = len.saturating_sub(SIGNATURE_LEN);
-    let (body, tail) = buf.split_at_mut(body_len);
+    let (body, tail) = buf.bytes_mut().split_at_mut(body_len);
     let mut pieces = Vec::new();
     let mut rest = body;
     for run in runs(body_len.div_ceil(DIGEST_BLOCK)) {
@@ -725,7 +731,7 @@ fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut at: u64) -> std::
 
 /// Verifies, checks and decrypts a bundle in `buf`, which holds the whole file.
 fn open_in_place(
-    mut buf: Zeroizing<Vec<u8>>,
+    mut buf: Buffer,
     blocks: Option<&[[u8; 32]]>,
     trust: &Trust,
     checks: &Checks,
@@ -734,7 +740,7 @@ fn open_in_place(
         header,
         header_at,
         payload_at,
-    } = verify(&buf, blocks, &trust.roots, checks.now, &checks.caps)?;
+    } = verify(buf.bytes(), blocks, &trust.roots, checks.now, &checks.caps)?;
     if let Some(expected) = &checks.list_id {
         if *expected != header.list_id {
             return Err(ListError::WrongList {
@@ -799,7 +805,7 @@ fn open_in_place(
         .and_then(|(slot, holder)| unwrap(slot, holder))?;
     // The length is backed by the payload, which is in memory.
     let len = header.plaintext_len as usize;
-    let (head, payload) = buf.split_at_mut(payload_at.start);
+    let (head, payload) = buf.bytes_mut().split_at_mut(payload_at.start);
     decrypt_payload(
         &XChaCha20Poly1305::new(content_key.as_ref().into()),
         &header.nonce,

@@ -91,7 +91,7 @@ struct Layer {
 
 impl Layer {
     fn empty() -> Layer {
-        LayerBuilder::default().finish()
+        LayerBuilder::default().finish(Vec::new())
     }
 
     fn len(&self) -> usize {
@@ -220,7 +220,8 @@ impl LayerBuilder {
         );
     }
 
-    fn finish(mut self) -> Layer {
+    /// The layer; the PDQ index reuses `scratch`'s memory (any contents).
+    fn finish(mut self, scratch: Vec<u32>) -> Layer {
         drop(self.prefault.take());
         self.md5.sort_unstable();
         self.sha256.sort_unstable();
@@ -229,7 +230,7 @@ impl LayerBuilder {
         let mode = Mode::for_len(codes.len());
         Layer {
             pdq: match positions {
-                None => PdqIndex::of_positions(codes, mode),
+                None => PdqIndex::of_positions(codes, mode, scratch),
                 Some(positions) => PdqIndex::from_codes(codes, positions, mode),
             },
             ids: std::mem::take(&mut self.ids),
@@ -363,12 +364,15 @@ impl LoadedList {
         for f in &tail.allow {
             allow.change(f, true);
         }
-        let Opened { header, stale, .. } = opened;
+        let header = opened.header.clone();
+        let stale = opened.stale;
+        // The bundle's memory, wiped, becomes the index's: no second allocation of its size.
+        let base = builder.finish(opened.into_scratch());
         Ok(LoadedList {
             header,
             stale,
             categories: Vec::new(),
-            base: Arc::new(builder.finish()),
+            base: Arc::new(base),
             overlay: Arc::new(Layer::empty()),
             removed: Arc::new(tail.tombstones.iter().copied().collect()),
             allow: Arc::new(allow),
@@ -425,17 +429,21 @@ impl LoadedList {
         }
         let (base, overlay, removed) = if overlay.ids.len() > self.base.len() / 8 + 1024 {
             // Merge: the overlay is no longer small next to the base.
-            let overlay = overlay.finish();
+            let overlay = overlay.finish(Vec::new());
             let mut all = LayerBuilder::default();
             let base = self.base.records().filter(|r| !removed.contains(&r.id));
             merge_into(&mut all, base, overlay.records());
             (
-                Arc::new(all.finish()),
+                Arc::new(all.finish(Vec::new())),
                 Arc::new(Layer::empty()),
                 HashSet::new(),
             )
         } else {
-            (self.base.clone(), Arc::new(overlay.finish()), removed)
+            (
+                self.base.clone(),
+                Arc::new(overlay.finish(Vec::new())),
+                removed,
+            )
         };
         let Opened { header, stale, .. } = opened;
         Ok(LoadedList {

@@ -2,6 +2,7 @@
 //! (`Seal`) and loading (`open`). Plaintext entries exist only in this module's memory and are
 //! zeroized when dropped.
 
+mod buffer;
 pub mod bundle;
 pub mod contents;
 pub mod error;

@@ -131,7 +131,10 @@ fn a_file_opens_as_its_bytes_do_and_unreadable_files_are_io_errors() {
     let file = TempFile::new("list.hgl", &bytes);
     let opened = open_file(&file.0, &trust(&p), &checks()).unwrap();
     assert_eq!(opened.contents().unwrap(), contents(6));
-    assert_eq!(opened.header, open(&bytes, &trust(&p), &checks()).unwrap().header);
+    assert_eq!(
+        opened.header,
+        open(&bytes, &trust(&p), &checks()).unwrap().header
+    );
     // Truncated and tampered files are refused as the same bytes in memory are.
     let mut tampered = bytes.clone();
     tampered[bytes.len() / 2] ^= 0x10;
