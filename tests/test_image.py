@@ -15,6 +15,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -992,6 +993,31 @@ def test_draft_with_exif_orientation(large_jpeg: bytes) -> None:
     assert stored.shape == (336, 504, 3)
     assert np.array_equal(shown, np.rot90(stored, k=-1))
     assert_same_picture(decoded(data, apply_exif=True), shown)
+    # The full size the hash follows turns with the pixels.
+    assert hashguard.image.load(data, min_side=300).full_size == (2016, 1344)
+    assert hashguard.image.load(data, min_side=300, apply_exif=True).full_size == (1344, 2016)
+    full = hash_image(data, apply_exif=True)
+    assert full - hash_image(data, min_side=300, apply_exif=True) <= 8
+
+
+@pytest.mark.parametrize("min_side", [100, 168, 300, 672])
+def test_scaled_decodes_are_hashed_at_the_full_size(large_jpeg: bytes, min_side: int) -> None:
+    pixels = hashguard.image.load(large_jpeg, min_side=min_side)
+    assert pixels.full_size == (2016, 1344)
+    assert hashguard.image.load(large_jpeg).full_size is None
+    full = hash_image(large_jpeg)
+    scaled = hash_image(large_jpeg, min_side=min_side)
+    assert scaled == hashguard.hashing.hash_pixels(pixels)
+    # The same pixels hashed as a small image of their own: PDQ's blur and grid shrink with
+    # the image, and the hash drifts further from the full decode's.
+    own_size = hashguard.hashing.hash_pixels(replace(pixels, full_size=None))
+    assert full - scaled <= 8, (full - scaled, full - own_size)
+    assert full - scaled <= full - own_size
+    # Every dihedral variant follows the full size too.
+    dihedral = hash_image(large_jpeg, min_side=min_side, dihedral=True)
+    exact = hash_image(large_jpeg, dihedral=True)
+    for name, h in dihedral.dihedral().items():
+        assert exact.dihedral()[name] - h <= 8, name
 
 
 @pytest.mark.parametrize("name", ["camera", "coffee"])

@@ -280,6 +280,28 @@ hg_status hg_pdq_hash_dihedral(const uint8_t *pixels,
                                uint8_t *out_hashes,
                                int32_t *out_quality);
 
+// As `hg_pdq_hash_dihedral`, for pixels decoded at a reduced scale (a JPEG decoded at 1/2,
+// 1/4 or 1/8 by libjpeg's DCT scaling) from an image of `full_width` x `full_height`: the
+// image is hashed at its full size's geometry, each small pixel standing for the block it was
+// decoded from. The hashes are then within a few bits of the full decode's, where hashing the
+// small pixels as an image of their own size drifts by tens of bits. `HG_INVALID_ARGUMENT`
+// when the full size is smaller than the pixels.
+//
+// Thread-safety: may be called from any number of threads at once.
+//
+// # Safety
+// Pointers must be valid for the stated sizes; `out_hashes` must hold 256 bytes.
+hg_status hg_pdq_hash_scaled(const uint8_t *pixels,
+                             size_t pixels_len,
+                             uint32_t width,
+                             uint32_t height,
+                             size_t stride,
+                             uint32_t layout,
+                             uint32_t full_width,
+                             uint32_t full_height,
+                             uint8_t *out_hashes,
+                             int32_t *out_quality);
+
 // Parses a PDQ hash from `text_len` bytes of hex text (exactly 64 hex digits, either case; no
 // terminator needed) into 32 bytes at `out_hash`. Fails with `HG_PARSE_ERROR` otherwise.
 //

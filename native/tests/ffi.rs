@@ -67,6 +67,45 @@ fn hashes_match_the_rust_api() {
 }
 
 #[test]
+fn scaled_hashes_match_the_rust_api_and_refuse_a_smaller_full_size() {
+    let (w, h) = (120usize, 90usize);
+    let buf = gradient(w, h);
+    let call = |full_w: u32, full_h: u32, out: &mut [u8; 256], quality: &mut i32| unsafe {
+        hg_pdq_hash_scaled(
+            buf.as_ptr(),
+            buf.len(),
+            w as u32,
+            h as u32,
+            w * 3,
+            HgPixelLayout::HgLayoutRgb8 as u32,
+            full_w,
+            full_h,
+            out.as_mut_ptr(),
+            quality,
+        )
+    };
+    let (mut all, mut quality) = ([0u8; 256], -1);
+    assert_eq!(call(960, 720, &mut all, &mut quality), HgStatus::HgOk);
+    let px = Pixels::packed(&buf, w, h, PixelLayout::Rgb8).unwrap();
+    let want = pdq::hash_dihedral_scaled(&px, 960, 720);
+    for (i, h) in want.hashes.iter().enumerate() {
+        assert_eq!(&all[i * 32..i * 32 + 32], &h.0);
+    }
+    assert_eq!(quality as u32, want.quality);
+    // Not what hashing the small pixels as they are gives: the geometry is the full size's.
+    assert_ne!(want.hashes, pdq::hash_dihedral(&px).hashes);
+    assert_eq!(
+        call(119, 720, &mut all, &mut quality),
+        HgStatus::HgInvalidArgument
+    );
+    assert!(
+        last_error().contains("smaller than the pixels"),
+        "{}",
+        last_error()
+    );
+}
+
+#[test]
 fn bad_arguments_get_statuses_and_messages() {
     let buf = gradient(10, 10);
     let mut out = [0u8; 32];

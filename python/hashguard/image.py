@@ -11,7 +11,7 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Final, TypeAlias, Union
 
 import numpy as np
@@ -65,15 +65,14 @@ else:
     pillow_heif.register_heif_opener()
 
 #: The short-side floor for fast (DCT-scaled) JPEG decoding: ``load(..., min_side=S)`` decodes a
-#: JPEG at the smallest libjpeg scale (1/2, 1/4, 1/8) whose output keeps the short side >= S.
-#: Chosen from the drift measured on a real-photo corpus at native size and upscaled to 12 and
-#: 48 MP (docs/decoding.md; ``bench/drift.py`` reproduces it): 2048 is the smallest floor whose
-#: maximum drift stays below 10 bits on every set (max 4 bits, on 48 MP photos decoded at 1/2,
-#: 3.5x faster). PDQ hashed at a smaller size drifts by up to 10 bits even at 1/2 of a 12 MP
-#: photo, so with this floor every photo whose short side is under 4095 px (every 12 MP photo)
-#: is decoded in full. Not the default of ``load`` or ``hash_image``: their default
-#: (``min_side=None``) decodes in full, for hashes bit-identical to the reference.
-DEFAULT_MIN_SIDE: Final = 2048
+#: JPEG at the smallest libjpeg scale (1/2, 1/4, 1/8) whose output keeps the short side >= S, and
+#: the hash is computed at the full image's geometry (``Pixels.full_size``). Chosen from the drift
+#: measured on a real-photo corpus at native size and upscaled to 12 and 48 MP (docs/decoding.md;
+#: ``bench/drift.py`` reproduces it): below about 350 decoded pixels a side the drift reaches 8-12
+#: bits; from 352 up it stays at 6 or less on every set. A 4032x3024 photo decodes at 1/8
+#: (504x378), a 1920x1080 one at 1/2. Not the default of ``load`` or ``hash_image``: their
+#: default (``min_side=None``) decodes in full, for hashes bit-identical to the reference.
+DEFAULT_MIN_SIDE: Final = 352
 
 #: libjpeg's DCT down-scaling factors that Pillow's ``Image.draft`` can ask for, largest first.
 DCT_SCALES: Final = (8, 4, 2)
@@ -95,10 +94,13 @@ _CHANNELS_TO_LAYOUT: Final = {3: RGB8, 4: RGBA8}
 
 @dataclass(frozen=True)
 class Pixels:
-    """A C-contiguous uint8 array (H x W or H x W x C) and its native layout code."""
+    """A C-contiguous uint8 array (H x W or H x W x C) and its native layout code.
+    ``full_size`` is (width, height) of the image the array was decoded down from by DCT
+    scaling, which the hash then follows; None when the array is the image at its own size."""
 
     array: npt.NDArray[np.uint8]
     layout: int
+    full_size: tuple[int, int] | None = None
 
 
 def source_name(src: object) -> str:
@@ -229,13 +231,17 @@ def frames(
     with _decoding(name), Image.open(io.BytesIO(data), formats=FORMATS) as img:
         # The limit is on the size the file declares, checked before any decoding or scaling.
         _check_size(name, img.width, img.height, max_pixels)
+        full_size = img.size
         if min_side is not None:
             _draft(img, min_side)
         count = getattr(img, "n_frames", 1) if img.format in ANIMATED else 1
         for i in range(min(count, max_frames)):
             if i:
                 img.seek(i)
-            yield _frame(img, name, apply_exif)
+            frame = _frame(img, name, apply_exif)
+            if img.size != full_size:
+                frame = replace(frame, full_size=_oriented(full_size, img.size, frame))
+            yield frame
 
 
 @contextmanager
@@ -303,6 +309,12 @@ def _from_pil(img: Image.Image, name: str, apply_exif: bool, max_pixels: int) ->
     finally:
         if frame:
             img.seek(frame)
+
+
+def _oriented(full: tuple[int, int], decoded: tuple[int, int], frame: Pixels) -> tuple[int, int]:
+    """The full size as the frame's pixels are oriented (EXIF may have turned them)."""
+    height, width = frame.array.shape[:2]
+    return full if (width, height) == decoded else (full[1], full[0])
 
 
 def _frame(img: Image.Image, name: str, apply_exif: bool) -> Pixels:

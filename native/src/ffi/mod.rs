@@ -184,6 +184,54 @@ pub unsafe extern "C" fn hg_pdq_hash_dihedral(
     })
 }
 
+/// As `hg_pdq_hash_dihedral`, for pixels decoded at a reduced scale (a JPEG decoded at 1/2,
+/// 1/4 or 1/8 by libjpeg's DCT scaling) from an image of `full_width` x `full_height`: the
+/// image is hashed at its full size's geometry, each small pixel standing for the block it was
+/// decoded from. The hashes are then within a few bits of the full decode's, where hashing the
+/// small pixels as an image of their own size drifts by tens of bits. `HG_INVALID_ARGUMENT`
+/// when the full size is smaller than the pixels.
+///
+/// Thread-safety: may be called from any number of threads at once.
+///
+/// # Safety
+/// Pointers must be valid for the stated sizes; `out_hashes` must hold 256 bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn hg_pdq_hash_scaled(
+    pixels: *const u8,
+    pixels_len: usize,
+    width: u32,
+    height: u32,
+    stride: usize,
+    layout: u32,
+    full_width: u32,
+    full_height: u32,
+    out_hashes: *mut u8,
+    out_quality: *mut i32,
+) -> HgStatus {
+    guard(|| {
+        let px = pixels_from(pixels, pixels_len, width, height, stride, layout)?;
+        if full_width < width || full_height < height {
+            return Err(fail(
+                HgStatus::HgInvalidArgument,
+                format!("full size {full_width}x{full_height} is smaller than the pixels ({width}x{height})"),
+            ));
+        }
+        let out = out_slice(
+            out_hashes,
+            HG_PDQ_HASH_BYTES * HG_PDQ_DIHEDRAL_COUNT,
+            "out_hashes",
+        )?;
+        let out_quality = out_slice(out_quality, 1, "out_quality")?;
+        let result = pdq::hash_dihedral_scaled(&px, full_width as usize, full_height as usize);
+        for (chunk, h) in out.chunks_exact_mut(HG_PDQ_HASH_BYTES).zip(&result.hashes) {
+            chunk.copy_from_slice(&h.0);
+        }
+        out_quality[0] = result.quality as i32;
+        Ok(())
+    })
+}
+
 /// Parses a PDQ hash from `text_len` bytes of hex text (exactly 64 hex digits, either case; no
 /// terminator needed) into 32 bytes at `out_hash`. Fails with `HG_PARSE_ERROR` otherwise.
 ///

@@ -9,6 +9,7 @@ pub mod fast;
 pub mod hash;
 pub mod pixels;
 pub mod reference;
+mod scaled;
 
 pub use dct::Transform;
 pub use hash::{Hash256, HexError};
@@ -132,6 +133,29 @@ pub fn hash_dihedral_with(kernel: Kernel, px: &Pixels) -> PdqDihedral {
         };
     }
     let buf = kernel.downscale(px, false);
+    let coefficients = dct::dct64_to_16(&buf);
+    PdqDihedral {
+        hashes: Transform::ALL.map(|t| dct::threshold(&t.apply(&coefficients))),
+        quality: quality(&buf),
+    }
+}
+
+/// The 8 dihedral hashes of `px`, a reduced decode (a JPEG's DCT scaling) of a
+/// `full_width` x `full_height` image, hashed at the full image's geometry: within a few bits
+/// of the full decode's hashes, where hashing the small image as it is drifts by tens of bits
+/// (docs/decoding.md).
+pub fn hash_dihedral_scaled(px: &Pixels, full_width: usize, full_height: usize) -> PdqDihedral {
+    if full_width < MIN_DIMENSION
+        || full_height < MIN_DIMENSION
+        || px.width() == 0
+        || px.height() == 0
+    {
+        return PdqDihedral {
+            hashes: [Hash256::ZERO; 8],
+            quality: 0,
+        };
+    }
+    let buf = scaled::downscale(px, full_width, full_height);
     let coefficients = dct::dct64_to_16(&buf);
     PdqDihedral {
         hashes: Transform::ALL.map(|t| dct::threshold(&t.apply(&coefficients))),
