@@ -24,12 +24,10 @@ Timing
     holds both. ``--repeat N`` keeps the fastest of N calls. A floor that selects the same
     scale as another (or as the full decode) reuses that measurement: it is the same decode.
 
-Full-size geometry (``--expand``)
-    The drift comes from PDQ itself, not from the decoder: PDQ's blur windows (ceil(side/128))
-    and its 64 sample positions depend on the image size, and a smaller image sees the picture
-    through a slightly shifted grid. ``--expand`` also hashes each scaled decode with every pixel
-    repeated back to the full size, which restores the full image's geometry, and reports that
-    drift too (its time is not reported: numpy's repeat is slow, a native kernel would not be).
+Full-size geometry
+    A scaled decode is hashed at the full image's geometry (``Pixels.full_size``,
+    ``hg_pdq_hash_scaled``): PDQ's blur windows (ceil(side/128)) and its 64 sample positions
+    follow the image size, and hashing the small image as it is drifts by tens of bits.
 
 Near-duplicates (``--near-dup``)
     Each photo's full decode is shrunk to half size and re-encoded as JPEG q=70, and that copy's
@@ -65,10 +63,9 @@ from PIL import Image, features
 
 import hashguard
 from hashguard import PdqHash, hash_image
-from hashguard.hashing import hash_pixels
-from hashguard.image import DEFAULT_MIN_SIDE, Pixels, dct_scale, load
+from hashguard.image import DEFAULT_MIN_SIDE, dct_scale, load
 
-DEFAULT_FLOORS: Final = (256, 384, 512, 768, 1024, 1536, 2048)
+DEFAULT_FLOORS: Final = (128, 256, 320, 352, 512, 1024)
 MATCH_THRESHOLD: Final = 31
 JPEG_SUFFIXES: Final = (".jpg", ".jpeg")
 
@@ -92,7 +89,6 @@ class Photo:
     wall_ms: dict[int, float] = field(default_factory=dict)
     near_dup_full: int | None = None
     near_dup: dict[int, int] = field(default_factory=dict)
-    expanded: dict[int, int] = field(default_factory=dict)
 
 
 def find_jpegs(root: Path) -> list[Path]:
@@ -131,15 +127,6 @@ def near_duplicate_hash(data: bytes) -> PdqHash:
     return hash_image(buf.getvalue())
 
 
-def expanded_hash(data: bytes, min_side: int, width: int, height: int) -> PdqHash:
-    """Hash of the scaled decode with each pixel repeated back to the full ``width`` x
-    ``height``: PDQ then runs with the full image's blur windows and sample positions."""
-    small = load(data, min_side=min_side)
-    s = dct_scale(width, height, min_side)
-    big = np.repeat(np.repeat(small.array, s, axis=0), s, axis=1)[:height, :width]
-    return hash_pixels(Pixels(np.ascontiguousarray(big), small.layout))
-
-
 def measure_photo(
     set_name: str,
     root: Path,
@@ -147,7 +134,6 @@ def measure_photo(
     floors: Sequence[int],
     repeat: int,
     near_dup: bool,
-    expand: bool,
 ) -> Photo:
     data = path.read_bytes()
     with Image.open(io.BytesIO(data)) as img:
@@ -180,13 +166,6 @@ def measure_photo(
         photo.quality[s] = h.quality - full.quality
         photo.ms[s] = cpu
         photo.wall_ms[s] = wall
-    if expand:
-        done: dict[int, int] = {1: 0}
-        for s in floors:
-            scale = photo.scale[s]
-            if scale not in done:
-                done[scale] = full - expanded_hash(data, s, width, height)
-            photo.expanded[s] = done[scale]
     if near_dup:
         ref = near_duplicate_hash(data)
         photo.near_dup_full = full - ref
@@ -237,9 +216,6 @@ def summarise(photos: Sequence[Photo], floors: Sequence[int]) -> dict[str, Any]:
             "wall_ms_median": statistics.median(p.wall_ms[s] for p in photos),
             "speedup_total": total_full / max(sum(p.ms[s] for p in photos), 1e-9),
         }
-        if any(p.expanded for p in photos):
-            row["expanded_drift_all"] = drift_stats([p.expanded[s] for p in photos])
-            row["expanded_drift_scaled"] = drift_stats([p.expanded[s] for p in scaled])
         with_nd = [p for p in photos if p.near_dup_full is not None]
         if with_nd:
             row["near_dup_flips"] = sum(
@@ -299,14 +275,6 @@ def print_report(name: str, photos: Sequence[Photo], floors: Sequence[int]) -> d
                 f"S={s}: {fmt_drift(drift_stats([p.drift[s] for p in members]))}" for s in floors
             )
             print(f"  {g} ({len(members)}) mean/p95/max  {cells}")
-    if any(p.expanded for p in photos):
-        print("  expanded back to full size before hashing (drift over all / scaled photos):")
-        for s in floors:
-            r = summary["floors"][str(s)]
-            print(
-                f"{s:6d}  {fmt_drift(r['expanded_drift_all'])}"
-                f"    {fmt_drift(r['expanded_drift_scaled'])}"
-            )
     worst = sorted(photos, key=lambda p: -max(p.drift.values()))[:5]
     print("  largest drift: " + ", ".join(f"{p.file} {dict(p.drift)}" for p in worst))
     return summary
@@ -318,7 +286,6 @@ def measure_set(
     limit: int | None,
     repeat: int,
     near_dup: bool,
-    expand: bool,
 ) -> list[Photo]:
     paths = spread(find_jpegs(root), limit)
     if not paths:
@@ -330,7 +297,7 @@ def measure_set(
     photos = []
     start = time.perf_counter()
     for i, path in enumerate(paths, 1):
-        photos.append(measure_photo(name, root, path, floors, repeat, near_dup, expand))
+        photos.append(measure_photo(name, root, path, floors, repeat, near_dup))
         if sys.stderr.isatty():
             print(f"\r{name}: {i}/{len(paths)}", end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
@@ -425,11 +392,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--near-dup", action="store_true", help="count match flips at 31 against near-duplicates"
     )
-    ap.add_argument(
-        "--expand",
-        action="store_true",
-        help="also hash each scaled decode repeated back to full size (drift only, slow)",
-    )
     up = ap.add_argument_group("making phone-size copies instead of measuring")
     up.add_argument("--upscale-to", type=Path, metavar="DEST", help="write resized copies here")
     up.add_argument("--long-side", type=int, default=4032)
@@ -466,9 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"environment": env, "floors": args.floors, "sets": {}}
     try:
         for root in args.corpus:
-            photos = measure_set(
-                root, args.floors, args.limit, args.repeat, args.near_dup, args.expand
-            )
+            photos = measure_set(root, args.floors, args.limit, args.repeat, args.near_dup)
             summary = print_report(str(root), photos, args.floors)
             report["sets"][str(root)] = {
                 "summary": summary,
