@@ -32,8 +32,8 @@ pub const ROOT_SECRET: [u8; 32] = [1; 32];
 pub const SIGNER_SECRET: [u8; 32] = [7; 32];
 pub const APP_KEY: [u8; 32] = [9; 32];
 pub const DEVICE_SECRET: [u8; 32] = [11; 32];
-/// The crate's `MAX_LABEL_BYTES` (crate-private): `Contents::encode` refuses longer labels,
-/// while `Contents::decode` reads labels of up to 255 bytes.
+/// The crate's `MAX_LABEL_BYTES` (crate-private): labels are 1-64 bytes, which
+/// `Contents::encode` and `Contents::decode` both enforce.
 pub const MAX_LABEL_BYTES: usize = 64;
 
 // Format constants, from docs/list-format.md.
@@ -355,8 +355,9 @@ const ALLOW_REMOVED: u8 = 0x80;
 
 /// Writes `c` as a plaintext in the format of `docs/list-format.md`, entries in the order given
 /// (`Contents::encode` sorts them by id and refuses duplicates; this writes whatever it is
-/// given, so non-increasing ids too) and labels in first-seen order. Labels are at most 255
-/// bytes; entries without a fingerprint are written as they are.
+/// given, so non-increasing ids too) and labels in first-seen order. Labels of any length up to
+/// 255 bytes are written as they are (the decoder must refuse those outside 1-64), and so are
+/// entries without a fingerprint.
 pub fn encode_plaintext(c: &Contents) -> Vec<u8> {
     fn table<'a>(labels: impl Iterator<Item = &'a str>) -> (Vec<&'a str>, HashMap<&'a str, u16>) {
         let mut order = Vec::new();
@@ -414,8 +415,7 @@ pub fn encode_plaintext(c: &Contents) -> Vec<u8> {
 /// Reads a plaintext by the format's rules with the header's entry, allow-list and tombstone
 /// counts: None where `Contents::decode` must refuse it. Entry ids must be strictly increasing,
 /// label indexes in range, every entry must have a fingerprint, and nothing may follow the last
-/// item. Labels are read as `Contents::decode` reads them: 0-255 bytes of UTF-8 (the format
-/// says 1-64; the crate only enforces that when writing). Allocates only as it reads.
+/// item, and labels are 1-64 bytes of UTF-8. Allocates only as it reads.
 pub fn decode_plaintext(buf: &[u8], counts: [u64; 3]) -> Option<Contents> {
     let mut at = 0usize;
     let mut take = |n: usize| -> Option<&[u8]> {
@@ -428,6 +428,9 @@ pub fn decode_plaintext(buf: &[u8], counts: [u64; 3]) -> Option<Contents> {
         let n = u16::from_le_bytes(take(2)?.try_into().ok()?);
         for _ in 0..n {
             let len = take(1)?[0] as usize;
+            if !(1..=MAX_LABEL_BYTES).contains(&len) {
+                return None;
+            }
             table.push(std::str::from_utf8(take(len)?).ok()?.to_string());
         }
     }
@@ -581,12 +584,14 @@ fn filler_gate(fixed: &[u8; SPEC_FIXED], plaintext: &[u8]) -> u8 {
 }
 
 const SPEC_ID_BYTES: usize = 16;
-/// Plaintext bytes per step of `Spec::filler`: 32 labels of 255 bytes.
-pub const FILLER_STEP: usize = 32 * FILLER_LABEL.len();
-/// A filler label: its length (255), then 255 bytes.
-const FILLER_LABEL: [u8; 256] = {
-    let mut l = [b'~'; 256];
-    l[0] = 255;
+/// Filler labels per step of `Spec::filler`.
+const FILLER_LABELS: u16 = 128;
+/// Plaintext bytes per step of `Spec::filler`: 128 labels of 63 bytes.
+pub const FILLER_STEP: usize = FILLER_LABELS as usize * FILLER_LABEL.len();
+/// A filler label: its length (63), then 63 bytes.
+const FILLER_LABEL: [u8; 64] = {
+    let mut l = [b'~'; 64];
+    l[0] = 63;
     l
 };
 
@@ -662,14 +667,14 @@ impl Spec {
         self.flags & bit != 0
     }
 
-    /// The plaintext that is encrypted: the given bytes with `filler × 32` labels of 255 bytes
+    /// The plaintext that is encrypted: the given bytes with `filler × 128` labels of 63 bytes
     /// added after the last category label, and the category count raised by as many
     /// (wrapping). Label indexes keep pointing where they did, so the contents are the same.
     /// Where the category table does not parse (or the plaintext has no count), the filler goes
     /// at the end, the count unchanged.
     pub fn full_plaintext(&self) -> Vec<u8> {
         let p = &self.plaintext;
-        let labels = 32 * self.filler as u16;
+        let labels = FILLER_LABELS * self.filler as u16;
         let mut out = Vec::with_capacity(p.len() + FILLER_STEP * self.filler as usize);
         // The end of the category table.
         let end = p.get(..2).and_then(|count| {

@@ -203,6 +203,9 @@ pub(crate) fn decode_into(
         let n = r.u16()?;
         for _ in 0..n {
             let len = r.u8()? as usize;
+            if !(1..=MAX_LABEL_BYTES).contains(&len) {
+                return Err(ListError::Malformed("label is not 1-64 bytes"));
+            }
             let s = std::str::from_utf8(r.take(len)?)
                 .map_err(|_| ListError::Malformed("label is not UTF-8"))?;
             table.push(s.to_string());
@@ -309,9 +312,9 @@ impl<'a> LabelTable<'a> {
             if t.index.contains_key(s) {
                 continue;
             }
-            if s.len() > MAX_LABEL_BYTES {
+            if s.is_empty() || s.len() > MAX_LABEL_BYTES {
                 return Err(ListError::InvalidInput(format!(
-                    "label '{s}' is over {MAX_LABEL_BYTES} bytes"
+                    "label '{s}' is not 1-{MAX_LABEL_BYTES} bytes"
                 )));
             }
             if t.labels.len() == u16::MAX as usize {

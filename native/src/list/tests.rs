@@ -166,6 +166,28 @@ fn a_file_opens_as_its_bytes_do_and_unreadable_files_are_io_errors() {
 }
 
 #[test]
+fn labels_are_1_to_64_bytes_when_written_and_read() {
+    let mut c = contents(2);
+    for bad in [String::new(), "x".repeat(65)] {
+        c.entries[0].category = bad;
+        assert!(matches!(c.encode(), Err(ListError::InvalidInput(_))));
+    }
+    c.entries[0].category = "x".repeat(64);
+    let plaintext = c.encode().unwrap();
+    assert_eq!(Contents::decode(&plaintext, 2, 2, 1).unwrap(), c);
+    // The first category's length byte follows the u16 count.
+    assert_eq!(plaintext[2], 64);
+    for bad in [0, 65, 255] {
+        let mut p = plaintext.clone();
+        p[2] = bad;
+        assert_eq!(
+            Contents::decode(&p, 2, 2, 1),
+            Err(ListError::Malformed("label is not 1-64 bytes"))
+        );
+    }
+}
+
+#[test]
 fn round_trip_sealed_to_a_device_key_among_several_recipients() {
     let p = publisher();
     let other = *random_key();
