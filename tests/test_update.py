@@ -963,3 +963,21 @@ def test_cli_watch_runs_until_interrupted(
     assert lines[0].startswith("list news: watching every 0.1 s")
     assert lines[1].strip() == "list news: updated from no list to version 5 (full)"
     assert pub.device.secret.hex() not in out + err + "".join(lines)
+
+
+def test_the_updater_loads_on_first_use() -> None:
+    # Apps that only scan do not import the networking code.
+    code = (
+        "import sys, hashguard, hashguard.cli\n"
+        "assert 'hashguard.update' not in sys.modules\n"
+        "assert hashguard.ListUpdater.__module__ == 'hashguard.update'\n"
+        "from hashguard import ListSource, UpdateResult\n"
+        "assert 'hashguard.update' in sys.modules\n"
+        "try:\n"
+        "    hashguard.no_such_name\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -19,12 +19,15 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
-from hashguard import __version__, lists, publish, update
+from hashguard import __version__, lists, publish
 from hashguard.errors import Error, ImageError
 from hashguard.hashing import Fingerprint, fingerprint, map_ordered
 from hashguard.scan import Scanner, ScanResult
+
+if TYPE_CHECKING:
+    from hashguard import update
 
 EXIT_OK = 0
 EXIT_MATCH = 1
@@ -538,6 +541,8 @@ def _print_stale(result: update.UpdateResult) -> None:
 
 
 def run_list_update(args: argparse.Namespace) -> int:
+    from hashguard import update  # the updater's networking, only when updating
+
     list_id = args.list_id or _state_list_id(args.state)
     if list_id is None:
         build_parser().error("give --list-id (the state folder does not hold exactly one list)")
