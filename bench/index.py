@@ -93,7 +93,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -101,6 +100,7 @@ from typing import Any, Final
 import faiss  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import numpy.typing as npt
+from machine import cpu_model, package_version
 
 import hashguard
 from hashguard import PdqIndex
@@ -1026,24 +1026,6 @@ def summary(runs: list[Run], quick: bool) -> list[str]:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(args: argparse.Namespace, budget: Budget, sizes: tuple[int, ...]) -> dict[str, Any]:

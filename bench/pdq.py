@@ -54,7 +54,6 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -62,6 +61,7 @@ import imagehash  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import numpy.typing as npt
 import pdqhash  # type: ignore[import-untyped,unused-ignore]
+from machine import cpu_model, package_version
 from PIL import Image, ImageOps
 
 import hashguard
@@ -239,24 +239,6 @@ def run_size(
     except Exception as e:
         report.sanity = {"error": f"{type(e).__name__}: {e}"}
     return report
-
-
-def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(args: argparse.Namespace, budget: tuple[int, float]) -> dict[str, Any]:

@@ -81,13 +81,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
 import imagehash  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import pdqhash  # type: ignore[import-untyped,unused-ignore]
+from machine import cpu_model, package_version
 from PIL import Image, ImageOps, features
 
 import hashguard
@@ -465,24 +465,6 @@ def sanity(results: dict[str, Result]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Report
-
-
-def package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(args: argparse.Namespace, budget: Budget, bench_list: BenchList) -> dict[str, Any]:
