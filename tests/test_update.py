@@ -488,9 +488,10 @@ def test_unattended_through_every_fault_with_the_last_good_list_in_use(
     finally:
         stop.set()
         scanner.join()
-    assert [type(r.error) for r in failures] == [error for _, error in script]
+    got = [f"{type(r.error).__name__}: {r.error}" for r in failures]
+    assert [type(r.error) for r in failures] == [error for _, error in script], got
     assert all(r.version == 5 for r in failures)
-    assert problems == [] and seen == {5, 6}
+    assert problems == [] and seen == {5, 6}, (problems, seen)
     assert_kept(u, pub, 6)
 
 
