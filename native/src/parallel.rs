@@ -16,6 +16,25 @@ pub(crate) fn runs(n: usize) -> Vec<Range<usize>> {
     (0..n).step_by(per).map(|s| s..(s + per).min(n)).collect()
 }
 
+/// `data`, cut into `blocks` blocks of `block` items (the last may be short or empty), split
+/// into one piece of whole blocks per CPU as `runs(blocks)` does, each with its block indexes.
+pub(crate) fn block_runs<T>(
+    data: &mut [T],
+    block: usize,
+    blocks: usize,
+) -> Vec<(Range<usize>, &mut [T])> {
+    let mut rest = data;
+    runs(blocks)
+        .into_iter()
+        .map(|run| {
+            let len = (run.len() * block).min(rest.len());
+            let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            (run, piece)
+        })
+        .collect()
+}
+
 /// `f` applied to every item, the first on this thread and each other on a thread of its
 /// own; results in item order.
 pub(crate) fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
@@ -47,6 +66,30 @@ mod tests {
             assert_eq!(flat, (0..n).collect::<Vec<_>>());
             assert!(r.iter().all(|x| !x.is_empty()));
         }
+    }
+
+    #[test]
+    fn block_runs_hold_whole_blocks_in_order() {
+        let mut data: Vec<u32> = (0..1000).collect();
+        for (block, blocks) in [(7, 143), (1000, 1), (10, 100), (1, 0)] {
+            let pieces = block_runs(&mut data, block, blocks);
+            let ranges: Vec<_> = pieces.iter().map(|p| p.0.clone()).collect();
+            assert_eq!(ranges, runs(blocks));
+            for (run, piece) in &pieces {
+                assert_eq!(
+                    piece.first().copied(),
+                    Some(run.start as u32 * block as u32)
+                );
+                assert_eq!(
+                    piece.len(),
+                    (run.len() * block).min(1000 - run.start * block)
+                );
+            }
+        }
+        // An empty input as one empty block (an empty payload is one empty chunk).
+        let pieces = block_runs(&mut [0u8; 0][..], 16, 1);
+        assert_eq!(pieces.len(), 1);
+        assert!(pieces[0].1.is_empty());
     }
 
     #[test]

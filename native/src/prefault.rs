@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 /// Below this, a thread costs more than the faults it saves.
 const MIN_BYTES: usize = 32 << 20;
 
-/// A background thread faulting in address ranges; joined on drop.
+/// A background thread faulting in address ranges, if one was worth starting; joined on drop.
+#[derive(Default)]
 pub(crate) struct Prefault(Option<JoinHandle<()>>);
 
 /// The capacity of `v` not yet holding values, as (address, bytes).

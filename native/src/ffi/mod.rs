@@ -49,6 +49,28 @@ fn layout_from(raw: u32) -> Result<PixelLayout, Failure> {
     })
 }
 
+/// Writes 8 dihedral hashes (256 bytes) and their quality to caller-owned outputs.
+///
+/// # Safety
+/// `out_hashes` must be null or valid for 256 bytes, `out_quality` null or writable.
+unsafe fn write_dihedral(
+    result: &pdq::PdqDihedral,
+    out_hashes: *mut u8,
+    out_quality: *mut i32,
+) -> Result<(), Failure> {
+    let out = out_slice(
+        out_hashes,
+        HG_PDQ_HASH_BYTES * HG_PDQ_DIHEDRAL_COUNT,
+        "out_hashes",
+    )?;
+    let out_quality = out_slice(out_quality, 1, "out_quality")?;
+    for (chunk, h) in out.chunks_exact_mut(HG_PDQ_HASH_BYTES).zip(&result.hashes) {
+        chunk.copy_from_slice(&h.0);
+    }
+    out_quality[0] = result.quality as i32;
+    Ok(())
+}
+
 /// Builds a validated pixel view from raw C arguments.
 ///
 /// # Safety
@@ -169,18 +191,7 @@ pub unsafe extern "C" fn hg_pdq_hash_dihedral(
 ) -> HgStatus {
     guard(|| {
         let px = pixels_from(pixels, pixels_len, width, height, stride, layout)?;
-        let out = out_slice(
-            out_hashes,
-            HG_PDQ_HASH_BYTES * HG_PDQ_DIHEDRAL_COUNT,
-            "out_hashes",
-        )?;
-        let out_quality = out_slice(out_quality, 1, "out_quality")?;
-        let result = pdq::hash_dihedral(&px);
-        for (chunk, h) in out.chunks_exact_mut(HG_PDQ_HASH_BYTES).zip(&result.hashes) {
-            chunk.copy_from_slice(&h.0);
-        }
-        out_quality[0] = result.quality as i32;
-        Ok(())
+        write_dihedral(&pdq::hash_dihedral(&px), out_hashes, out_quality)
     })
 }
 
@@ -217,18 +228,8 @@ pub unsafe extern "C" fn hg_pdq_hash_scaled(
                 format!("full size {full_width}x{full_height} is smaller than the pixels ({width}x{height})"),
             ));
         }
-        let out = out_slice(
-            out_hashes,
-            HG_PDQ_HASH_BYTES * HG_PDQ_DIHEDRAL_COUNT,
-            "out_hashes",
-        )?;
-        let out_quality = out_slice(out_quality, 1, "out_quality")?;
         let result = pdq::hash_dihedral_scaled(&px, full_width as usize, full_height as usize);
-        for (chunk, h) in out.chunks_exact_mut(HG_PDQ_HASH_BYTES).zip(&result.hashes) {
-            chunk.copy_from_slice(&h.0);
-        }
-        out_quality[0] = result.quality as i32;
-        Ok(())
+        write_dihedral(&result, out_hashes, out_quality)
     })
 }
 

@@ -10,6 +10,7 @@
 //! radius left over, so the buckets stay about 32 slots long whatever the list size.
 
 use super::code::{distance, field, Code};
+use crate::parallel::{cpus, in_parallel};
 
 /// Low field bits kept per slot (one byte).
 const LO_BITS_MAX: u32 = 8;
@@ -73,8 +74,6 @@ impl Layout {
 #[derive(Clone, Debug)]
 pub struct Mih {
     tables: Vec<Table>,
-    /// Entries (slots per table).
-    n: usize,
     /// Each slot's low field bits; `LO_PAD` more bytes after the last table's.
     lo: Vec<u8>,
     /// Each slot's entry number.
@@ -94,7 +93,7 @@ impl Mih {
     /// (`sort_table_directly`), larger ones every thread on each table (`sort_tables`).
     /// `scratch` is memory to reuse for the entry array (any contents; may be empty).
     pub fn build(codes: &[Code], layout: Layout, scratch: Vec<u32>) -> Mih {
-        let cpus = crate::parallel::cpus();
+        let cpus = cpus();
         Self::build_with(codes, layout, scratch, |codes, specs, tables| {
             if codes.len() <= DIRECT_MAX_ENTRIES {
                 let per = specs.len().div_ceil(cpus);
@@ -154,16 +153,17 @@ impl Mih {
                 .collect();
             sort(codes, &specs, parts);
         }
-        Mih {
-            tables,
-            n,
-            lo,
-            entry,
-        }
+        Mih { tables, lo, entry }
+    }
+
+    /// Entries (slots per table).
+    fn len(&self) -> usize {
+        self.entry.len() / self.tables.len()
     }
 
     fn lo_of(&self, t: usize) -> &[u8] {
-        &self.lo[t * self.n..(t + 1) * self.n + LO_PAD]
+        let n = self.len();
+        &self.lo[t * n..(t + 1) * n + LO_PAD]
     }
 
     pub fn memory_bytes(&self) -> usize {
@@ -187,7 +187,7 @@ impl Mih {
             if let Some(r) = r {
                 buckets += ball(t.hi_bits, r.min(t.hi_bits));
                 let share = ball(t.bits, r.min(t.bits)) / 2f64.powi(t.bits as i32);
-                candidates += share * self.n as f64;
+                candidates += share * self.len() as f64;
             }
         }
         (buckets, candidates)
@@ -243,7 +243,8 @@ impl Mih {
                 }
             }
         }
-        let slot = |&(tag, k): &(u32, u32)| (tag & 0xff) as usize * self.n + k as usize;
+        let n = self.len();
+        let slot = |&(tag, k): &(u32, u32)| (tag & 0xff) as usize * n + k as usize;
         let entry_of = |c: &(u32, u32)| self.entry[slot(c)];
         for (i, c) in candidates.iter().enumerate() {
             if let Some(ahead) = candidates.get(i + 2 * CANDIDATES_AHEAD) {
@@ -616,25 +617,6 @@ fn sort_group(g: Group, pairs: &[Pair], starts: &[&[usize]], spec: &Spec) {
     }
 }
 
-/// Runs `f` on every job at once, the first on this thread and each other on its own.
-fn in_parallel<J: Send, R: Send>(jobs: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
-    let mut jobs = jobs.into_iter();
-    let Some(first) = jobs.next() else {
-        return Vec::new();
-    };
-    std::thread::scope(|s| {
-        let f = &f;
-        let others: Vec<_> = jobs.map(|job| s.spawn(move || f(job))).collect();
-        let mut out = vec![f(first)];
-        out.extend(
-            others
-                .into_iter()
-                .map(|h| h.join().expect("table builder panicked")),
-        );
-        out
-    })
-}
-
 /// Number of `bits`-bit values within `radius` of a given one.
 fn ball(bits: u32, radius: u32) -> f64 {
     let mut total = 0.0;
@@ -764,7 +746,7 @@ mod tests {
     }
 
     fn assert_same_tables(got: &Mih, want: &[Reference], what: &str) {
-        let n = got.n;
+        let n = got.len();
         assert_eq!(got.tables.len(), want.len(), "{what}");
         assert_eq!(got.entry.len(), n * want.len(), "{what}");
         assert_eq!(got.lo.len(), n * want.len() + LO_PAD, "{what}");

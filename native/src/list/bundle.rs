@@ -22,7 +22,7 @@ use super::keys::{
     random_key, random_nonce, Certificate, ContentKeyHolder, Ed25519Key, KeyId, Recipient,
     RootPublic, KEY_ID_LEN,
 };
-use crate::parallel::{in_parallel, runs};
+use crate::parallel::{block_runs, in_parallel, runs};
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::Signature;
@@ -341,14 +341,7 @@ fn decrypt_payload(
 ) -> Result<(), ListError> {
     let chunks = chunk_count(len as u64) as usize;
     assert_eq!(Some(payload.len() as u64), payload_len(len as u64));
-    let (mut rest, tags) = payload.split_at_mut(len);
-    let mut pieces = Vec::new();
-    for run in runs(chunks) {
-        let bytes = (run.len() * CHUNK).min(rest.len());
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut(bytes);
-        pieces.push((run, mine));
-        rest = tail;
-    }
+    let (plaintext, tags) = payload.split_at_mut(len);
     let tags = &*tags;
     let decrypt = |(run, piece): (Range<usize>, &mut [u8])| {
         for (i, chunk) in run
@@ -363,7 +356,9 @@ fn decrypt_payload(
         }
         Ok(())
     };
-    in_parallel(pieces, decrypt).into_iter().collect()
+    in_parallel(block_runs(plaintext, CHUNK, chunks), decrypt)
+        .into_iter()
+        .collect()
 }
 
 fn check_list_id(id: &str) -> Result<(), ()> {
@@ -671,15 +666,9 @@ fn read_file(path: &Path, caps: &Caps) -> Result<ReadBundle, ListError> {
     let mut buf = Buffer::zeroed(len);
     let body_len = len.saturating_sub(SIGNATURE_LEN);
     let (body, tail) = buf.bytes_mut().split_at_mut(body_len);
-    let mut pieces = Vec::new();
-    let mut rest = body;
-    for run in runs(body_len.div_ceil(DIGEST_BLOCK)) {
-        let bytes = (run.len() * DIGEST_BLOCK).min(rest.len());
-        let (mine, more) = std::mem::take(&mut rest).split_at_mut(bytes);
-        pieces.push((run.start * DIGEST_BLOCK, mine));
-        rest = more;
-    }
-    let blocks = in_parallel(pieces, |(at, piece)| {
+    let pieces = block_runs(body, DIGEST_BLOCK, body_len.div_ceil(DIGEST_BLOCK));
+    let blocks = in_parallel(pieces, |(run, piece)| {
+        let at = run.start * DIGEST_BLOCK;
         piece
             .chunks_mut(DIGEST_BLOCK)
             .enumerate()

@@ -164,7 +164,7 @@ struct LayerBuilder {
     code_positions: Option<Vec<u64>>,
     md5: Vec<([u8; 16], u32)>,
     sha256: Vec<([u8; 32], u32)>,
-    prefault: Option<Prefault>,
+    prefault: Prefault,
 }
 
 impl LayerBuilder {
@@ -222,7 +222,7 @@ impl LayerBuilder {
 
     /// The layer; the PDQ index reuses `scratch`'s memory (any contents).
     fn finish(mut self, scratch: Vec<u32>) -> Layer {
-        drop(self.prefault.take());
+        drop(std::mem::take(&mut self.prefault));
         self.md5.sort_unstable();
         self.sha256.sort_unstable();
         let codes = std::mem::take(&mut self.codes);
@@ -264,11 +264,11 @@ impl EntrySink for LayerBuilder {
         self.category.reserve_exact(entries);
         self.codes.reserve_exact(entries);
         // The decoder fills the columns alone, so another CPU takes their page faults.
-        self.prefault = Some(Prefault::start(vec![
+        self.prefault = Prefault::start(vec![
             spare(&mut self.codes),
             spare(&mut self.ids),
             spare(&mut self.category),
-        ]));
+        ]);
     }
 
     fn entry(&mut self, e: RawEntry<'_>) {
